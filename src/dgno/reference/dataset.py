@@ -1,0 +1,194 @@
+"""The in-memory data set type and its HDF5 file format.
+
+A split file holds
+
+- ``a``   (N, *grid_a)          input fields at the nodes ``x_a``
+- ``u``   (N, *grid_u[, C])     solutions at the nodes ``x_u`` (optional: inputs-only files)
+- ``x_a`` (*grid_a, d)          coordinates of the input nodes
+- ``x_u`` (*grid_u, d)          coordinates of the solution nodes
+
+and its provenance as attributes: ``provenance`` (JSON of everything that made it) and, for
+h5dump/h5ls readers, its scalar entries as plain attributes. Grids use 'ij' indexing: for Darcy,
+``a[n, i, j]`` is the value at ``x_a[i, j] = (i, j) / 28``. Files are written to a temporary
+name and renamed when complete, so a file that exists is whole.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import h5py
+import numpy as np
+
+from dgno.errors import DgnoError
+
+ARRAYS = ("a", "u", "x_a", "x_u")
+
+
+@dataclass
+class Dataset:
+    """Input fields, optional solutions, their coordinates and provenance."""
+
+    a: np.ndarray  # (N, *grid_a)
+    u: np.ndarray | None  # (N, *grid_u[, C]) or None
+    x_a: np.ndarray  # (*grid_a, d)
+    x_u: np.ndarray  # (*grid_u, d)
+    attrs: dict[str, Any] = field(default_factory=dict)
+    extras: dict[str, np.ndarray] = field(default_factory=dict)  # e.g. index_obs
+
+    def __post_init__(self) -> None:
+        check_shapes(self, source="dataset")
+
+    def __len__(self) -> int:
+        return self.a.shape[0]
+
+    @property
+    def grid_a(self) -> tuple[int, ...]:
+        return self.x_a.shape[:-1]
+
+    @property
+    def grid_u(self) -> tuple[int, ...]:
+        return self.x_u.shape[:-1]
+
+    def take(self, index: np.ndarray | slice) -> Dataset:
+        """The samples ``index`` as a new data set (same coordinates and provenance)."""
+        return Dataset(
+            a=self.a[index],
+            u=None if self.u is None else self.u[index],
+            x_a=self.x_a,
+            x_u=self.x_u,
+            attrs=dict(self.attrs),
+            extras=dict(self.extras),
+        )
+
+
+def check_shapes(ds: Dataset, *, source: str) -> None:
+    """Raise DgnoError naming ``source`` unless the arrays have consistent shapes."""
+    grid_a, grid_u = ds.x_a.shape[:-1], ds.x_u.shape[:-1]
+    if ds.x_a.ndim < 2 or ds.x_u.ndim < 2:
+        raise DgnoError(f"{source}: x_a and x_u must have shape (*grid, d), got {ds.x_a.shape}, {ds.x_u.shape}")
+    if ds.a.shape[1:] != grid_a:
+        raise DgnoError(f"{source}: 'a' has shape {ds.a.shape}, expected (N, {', '.join(map(str, grid_a))})")
+    if ds.u is not None:
+        if ds.u.shape[0] != ds.a.shape[0]:
+            raise DgnoError(f"{source}: 'u' holds {ds.u.shape[0]} samples but 'a' holds {ds.a.shape[0]}")
+        if ds.u.shape[1 : 1 + len(grid_u)] != grid_u or ds.u.ndim > len(grid_u) + 2:
+            raise DgnoError(f"{source}: 'u' has shape {ds.u.shape}, expected (N, {', '.join(map(str, grid_u))}[, C])")
+
+
+def check_values(ds: Dataset, *, source: str, positive_a: bool = False) -> None:
+    """Raise DgnoError naming ``source`` if any value is NaN/inf, or a <= 0 when it must be positive."""
+    for name in ARRAYS:
+        arr = getattr(ds, name)
+        if arr is not None and not np.all(np.isfinite(arr)):
+            bad = np.argwhere(~np.isfinite(arr))[0]
+            raise DgnoError(f"{source}: '{name}' holds a non-finite value at index {tuple(bad.tolist())}")
+    if positive_a and np.any(ds.a <= 0):
+        bad = np.argwhere(ds.a <= 0)[0]
+        raise DgnoError(
+            f"{source}: coefficient 'a' must be positive, found {ds.a[tuple(bad)]:g} at index {tuple(bad.tolist())}"
+        )
+
+
+def _json_default(obj: Any) -> Any:
+    if isinstance(obj, np.generic):
+        return obj.item()
+    if isinstance(obj, np.ndarray):
+        return obj.tolist()
+    raise TypeError(f"not JSON-serialisable: {type(obj).__name__}")
+
+
+def writable_path(path: str | os.PathLike) -> Path:
+    """``path`` as a Path, after checking that its folder exists (creating it) and is writable."""
+    path = Path(path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise DgnoError(f"cannot create output folder {path.parent}: {exc.strerror}") from None
+    if not os.access(path.parent, os.W_OK):
+        raise DgnoError(f"output folder {path.parent} is not writable")
+    if path.is_dir():
+        raise DgnoError(f"output path {path} is a folder, expected a file name")
+    return path
+
+
+def save_h5(ds: Dataset, path: str | os.PathLike) -> Path:
+    """Write ``ds`` to ``path`` atomically (temporary file, then rename)."""
+    path = writable_path(path)
+    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    try:
+        with h5py.File(tmp, "w") as f:
+            for name in ARRAYS:
+                arr = getattr(ds, name)
+                if arr is not None:
+                    f.create_dataset(name, data=arr, compression="gzip" if arr.ndim > 2 else None)
+            for name, arr in ds.extras.items():
+                f.create_dataset(f"extras/{name}", data=arr)
+            f.attrs["provenance"] = json.dumps(ds.attrs, default=_json_default, sort_keys=True)
+            for key, value in ds.attrs.items():
+                if isinstance(value, str | int | float | bool | np.generic):
+                    f.attrs[key] = value
+        os.replace(tmp, path)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        raise DgnoError(f"cannot write {path}: {exc}") from None
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    return path
+
+
+def load_h5(path: str | os.PathLike, *, require_u: bool = False) -> Dataset:
+    """Read a split file written by :func:`save_h5`, checking keys, shapes and values."""
+    path = Path(path)
+    if not path.is_file():
+        raise DgnoError(f"{path}: no such file")
+    if not h5py.is_hdf5(path):
+        raise DgnoError(f"{path}: not an HDF5 file (or truncated)")
+    try:
+        with h5py.File(path, "r") as f:
+            missing = [k for k in ("a", "x_a", "x_u") if k not in f]
+            if require_u and "u" not in f:
+                missing.append("u")
+            if missing:
+                raise DgnoError(f"{path}: missing key(s) {', '.join(map(repr, missing))}")
+            arrays = {k: (f[k][()] if k in f else None) for k in ARRAYS}
+            extras = {k: v[()] for k, v in f["extras"].items()} if "extras" in f else {}
+            attrs = json.loads(f.attrs["provenance"]) if "provenance" in f.attrs else {}
+    except DgnoError:
+        raise
+    except (OSError, KeyError, ValueError) as exc:
+        raise DgnoError(f"{path}: unreadable HDF5 file ({exc})") from None
+    ds = _build(arrays, attrs, extras, source=str(path))
+    check_values(ds, source=str(path), positive_a=bool(attrs.get("a_positive", False)))
+    return ds
+
+
+def _build(arrays: Mapping[str, Any], attrs: dict, extras: dict, *, source: str) -> Dataset:
+    ds = object.__new__(Dataset)
+    ds.a, ds.u, ds.x_a, ds.x_u = (arrays[k] for k in ARRAYS)
+    ds.attrs, ds.extras = attrs, extras
+    check_shapes(ds, source=source)
+    return ds
+
+
+def concatenate(parts: list[Dataset], *, attrs: dict[str, Any]) -> Dataset:
+    """Join data sets with the same grids along the sample axis."""
+    first = parts[0]
+    for p in parts[1:]:
+        if not (np.array_equal(p.x_a, first.x_a) and np.array_equal(p.x_u, first.x_u)):
+            raise DgnoError("cannot join data sets on different grids")
+        if (p.u is None) != (first.u is None):
+            raise DgnoError("cannot join data sets with and without solutions")
+    return Dataset(
+        a=np.concatenate([p.a for p in parts]),
+        u=None if first.u is None else np.concatenate([p.u for p in parts]),
+        x_a=first.x_a,
+        x_u=first.x_u,
+        attrs=attrs,
+    )
