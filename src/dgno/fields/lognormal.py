@@ -27,8 +27,8 @@ class LogNormalField:
 
     The default, alpha = 3 and tau = 3 with sigma = tau^(alpha - 1) = 9, gives samples that are
     smooth at the 29 x 29 grid scale (spectrum decaying like |k|^-6) with a pointwise standard
-    deviation of log a of about 0.17 (0.12 inside, more at the edges), so a lies mostly
-    within [0.6, 1.6].
+    deviation of log a of about 0.17 (larger at the edges), so 90% of nodal values lie
+    within [0.74, 1.35] (measured over 300 samples).
     """
 
     grf: GaussianRandomField = GaussianRandomField(alpha=3.0, tau=3.0)

@@ -56,14 +56,18 @@ class Dataset:
         return self.x_u.shape[:-1]
 
     def take(self, index: np.ndarray | slice) -> Dataset:
-        """The samples ``index`` as a new data set (same coordinates and provenance)."""
+        """The samples ``index`` as a new data set (same coordinates and provenance).
+
+        Extras whose leading axis has one entry per sample are indexed too; others are copied.
+        """
+        n = len(self)
         return Dataset(
             a=self.a[index],
             u=None if self.u is None else self.u[index],
             x_a=self.x_a,
             x_u=self.x_u,
             attrs=dict(self.attrs),
-            extras=dict(self.extras),
+            extras={k: v[index] if v.ndim and v.shape[0] == n else v for k, v in self.extras.items()},
         )
 
 

@@ -1,0 +1,219 @@
+"""The ``dgno`` command line: generate | data {info, merge, convert, verify} | demo."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+from dgno import __version__
+from dgno.errors import DgnoError
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {value}")
+    return value
+
+
+def _default_workers() -> int:
+    return max(1, min(os.cpu_count() or 1, 8))
+
+
+# --------------------------------------------------------------------------------------- generate
+def cmd_generate(args: argparse.Namespace) -> None:
+    from dgno.config import get_preset
+    from dgno.reference.generate import Shard, SplitCounts, generate
+
+    preset = get_preset(args.preset)
+    counts = SplitCounts(train=args.n_train, val=args.n_val, test=args.n_test, ood=args.n_ood)
+    shard = Shard.parse(args.shard)
+    start = time.perf_counter()
+    paths = generate(
+        preset, args.out, counts=counts, seed=args.seed, workers=args.workers, shard=shard, progress=not args.quiet
+    )
+    elapsed = time.perf_counter() - start
+    for p in paths:
+        print(p)
+    total = sum(len(shard.range(counts.of(s))) for s in preset.splits)
+    print(f"{total} samples in {elapsed:.1f} s ({total / elapsed:.2f} samples/s, {args.workers} workers)")
+
+
+# ------------------------------------------------------------------------------------------- data
+def _describe_array(name: str, arr: np.ndarray | None) -> str:
+    if arr is None:
+        return f"  {name:<4} absent"
+    return (
+        f"  {name:<4} {arr.dtype} {tuple(arr.shape)}  min {arr.min():.6g}  max {arr.max():.6g}  mean {arr.mean():.6g}"
+    )
+
+
+def cmd_data_info(args: argparse.Namespace) -> None:
+    from dgno.reference.dataset import load_h5
+
+    ds = load_h5(args.file)
+    print(f"{args.file}: {len(ds)} samples")
+    for name in ("a", "u", "x_a", "x_u"):
+        print(_describe_array(name, getattr(ds, name)))
+    for name, arr in ds.extras.items():
+        print(f"  extras/{name} {arr.dtype} {tuple(arr.shape)}")
+    if ds.a.size and set(np.unique(ds.a)) <= {5.0, 10.0}:
+        print(f"  phase fraction (a = 10): {np.mean(ds.a == 10.0):.4f}")
+    print("provenance:")
+    print(json.dumps(ds.attrs, indent=2, sort_keys=True))
+
+
+def cmd_data_merge(args: argparse.Namespace) -> None:
+    from dgno.reference.generate import merge
+
+    for p in merge(args.inputs, args.out):
+        print(p)
+
+
+def cmd_data_convert(args: argparse.Namespace) -> None:
+    from dgno.reference.dataset import save_h5
+    from dgno.reference.matlab import load_reference_mat
+
+    ds = load_reference_mat(args.file, layout=args.layout)
+    print(save_h5(ds, args.out))
+    print(f"{len(ds)} samples, layout {ds.attrs.get('layout')}")
+
+
+def cmd_data_verify(args: argparse.Namespace) -> None:
+    from dgno.reference.darcy_fd import DarcyFD
+    from dgno.reference.darcy_fem import DarcyFEM
+    from dgno.reference.dataset import load_h5
+    from dgno.reference.verify import default_interp, relative_l2, resolve
+
+    ds = load_h5(args.file, require_u=True)
+    solver = DarcyFEM() if args.solver == "fem" else DarcyFD()
+    parity = 0 if solver.refine_parity == "even" else 1
+    if args.refine % 2 != parity:
+        raise DgnoError(f"--refine must be {solver.refine_parity} for --solver {args.solver}, got {args.refine}")
+    interp = args.interp if args.interp != "auto" else default_interp(ds)
+    indices = range(min(len(ds), args.limit or len(ds)))
+    start = time.perf_counter()
+    u = resolve(ds, solver=solver, refine=args.refine, interp=interp, indices=indices, workers=args.workers)
+    err = relative_l2(ds.u[: len(indices)], u)
+    result = {
+        "file": str(args.file),
+        "solver": args.solver,
+        "refine": args.refine,
+        "interp": interp,
+        "n": len(indices),
+        "rel_l2_mean": float(err.mean()),
+        "rel_l2_max": float(err.max()),
+        "seconds": time.perf_counter() - start,
+    }
+    print(json.dumps(result, indent=2))
+    if args.json:
+        from dgno.reference.dataset import writable_path
+
+        path = writable_path(args.json)
+        path.write_text(json.dumps(result, indent=2) + "\n")
+
+
+# ------------------------------------------------------------------------------------------- demo
+def cmd_demo(args: argparse.Namespace) -> None:
+    from dgno.config import get_preset
+    from dgno.evaluate.plots import plot_samples
+    from dgno.reference.dataset import load_h5
+    from dgno.reference.generate import SplitCounts, generate
+
+    out = Path(args.out)
+    data_dir = out / "data"
+    preset = get_preset("darcy-pwc")
+    if not (data_dir / "test.h5").exists():
+        counts = SplitCounts(train=args.n_train, val=args.n_val, test=args.n_test, ood=args.n_test)
+        start = time.perf_counter()
+        generate(preset, data_dir, counts=counts, seed=args.seed, workers=args.workers, progress=True)
+        print(f"generated {data_dir} in {time.perf_counter() - start:.1f} s")
+    else:
+        print(f"using cached data in {data_dir}")
+    for split in ("test", "test_ood_tau6", "test_ood_frac30"):
+        ds = load_h5(data_dir / f"{split}.h5")
+        print(f"  {split}: {len(ds)} samples, u max {ds.u.max():.4f}, phase fraction {np.mean(ds.a == 10):.3f}")
+        print(f"  wrote {plot_samples(ds, out / f'samples_{split}.png')}")
+
+
+# ------------------------------------------------------------------------------------------ parser
+def build_parser() -> argparse.ArgumentParser:
+    from dgno.config import DATA_PRESETS
+
+    parser = argparse.ArgumentParser(prog="dgno", description=__doc__)
+    parser.add_argument("--version", action="version", version=f"dgno {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("generate", help="generate a data set (train/val/test/OOD split files)")
+    p.add_argument("preset", help=f"one of {', '.join(DATA_PRESETS)}")
+    p.add_argument("--out", required=True, help="output folder")
+    p.add_argument("--n-train", type=_positive_int, default=1000)
+    p.add_argument("--n-val", type=_positive_int, default=100)
+    p.add_argument("--n-test", type=_positive_int, default=200)
+    p.add_argument("--n-ood", type=_positive_int, default=None, help="samples per OOD split (default: --n-test)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--workers", type=_positive_int, default=_default_workers())
+    p.add_argument("--shard", default="0/1", help="i/n: write only shard i of n (merge with 'dgno data merge')")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.set_defaults(func=cmd_generate)
+
+    data = sub.add_parser("data", help="inspect, merge, convert and verify data files")
+    dsub = data.add_subparsers(dest="data_command", required=True)
+    p = dsub.add_parser("info", help="shapes, value ranges and provenance of a split file")
+    p.add_argument("file")
+    p.set_defaults(func=cmd_data_info)
+    p = dsub.add_parser("merge", help="join shard files into whole split files")
+    p.add_argument("inputs", nargs="+", help="shard files or folders holding them")
+    p.add_argument("--out", required=True, help="output folder")
+    p.set_defaults(func=cmd_data_merge)
+    p = dsub.add_parser("convert", help="convert a reference-authors .mat file to dgno's HDF5 format")
+    p.add_argument("file")
+    p.add_argument("--out", required=True, help="output .h5 file")
+    p.add_argument("--layout", default="auto", choices=["auto", "smh", "pwc", "pwc-companion", "inverse"])
+    p.set_defaults(func=cmd_data_convert)
+    p = dsub.add_parser("verify", help="re-solve a file's a with an independent solver and compare with its u")
+    p.add_argument("file")
+    p.add_argument("--solver", default="fem", choices=["fem", "fd"])
+    p.add_argument("--refine", type=_positive_int, default=12, help="fine grid = (n - 1) * refine + 1")
+    p.add_argument("--interp", default="auto", choices=["auto", "nearest", "cubic"])
+    p.add_argument("--limit", type=_positive_int, default=None, help="check only the first N samples")
+    p.add_argument("--workers", type=_positive_int, default=_default_workers())
+    p.add_argument("--json", default=None, help="also write the result to this JSON file")
+    p.set_defaults(func=cmd_data_verify)
+
+    p = sub.add_parser("demo", help="the main job: generate a small darcy-pwc set and plot it")
+    p.add_argument("--out", default="runs/demo")
+    p.add_argument("--n-train", type=_positive_int, default=100)
+    p.add_argument("--n-val", type=_positive_int, default=20)
+    p.add_argument("--n-test", type=_positive_int, default=40)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--workers", type=_positive_int, default=_default_workers())
+    p.set_defaults(func=cmd_demo)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        args.func(args)
+    except DgnoError as exc:
+        print(f"dgno: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("dgno: interrupted", file=sys.stderr)
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

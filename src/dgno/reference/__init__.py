@@ -1,0 +1,21 @@
+"""Ground truth: reference solvers, data presets and generation, data files."""
+
+from dgno.reference.darcy_fd import DarcyFD
+from dgno.reference.darcy_fem import DarcyFEM
+from dgno.reference.dataset import Dataset, load_h5, save_h5
+from dgno.reference.generate import Shard, SplitCounts, generate, generate_split, merge
+from dgno.reference.presets import DarcyPreset
+
+__all__ = [
+    "DarcyFD",
+    "DarcyFEM",
+    "DarcyPreset",
+    "Dataset",
+    "Shard",
+    "SplitCounts",
+    "generate",
+    "generate_split",
+    "load_h5",
+    "merge",
+    "save_h5",
+]
