@@ -1,4 +1,4 @@
-"""The ``dgno`` command line: generate | data {info, merge, convert, verify} | demo."""
+"""The ``dgno`` command line: generate | data {info, merge, convert, verify} | train | evaluate | predict | demo."""
 
 from __future__ import annotations
 
@@ -123,6 +123,65 @@ def cmd_data_verify(args: argparse.Namespace) -> None:
         path.write_text(json.dumps(result, indent=2) + "\n")
 
 
+# ---------------------------------------------------------------------------------- train/evaluate
+def cmd_train(args: argparse.Namespace) -> None:
+    from dgno.config.schema import load_config
+    from dgno.train import train
+
+    cfg = load_config(args.config, args.overrides)
+    summary = train(cfg, args.out, resume=args.resume, progress=not args.quiet)
+    print(json.dumps(summary, indent=2))
+
+
+def _load_eval_data(args: argparse.Namespace, model, ck):
+    from dgno.reference.dataset import load_h5
+    from dgno.train.run import check_compatible
+
+    ds = load_h5(args.data, require_u=getattr(args, "require_u", True))
+    check_compatible(model, ds, ck, str(args.data))
+    return ds
+
+
+def cmd_evaluate(args: argparse.Namespace) -> None:
+    import torch
+
+    from dgno.evaluate.metrics import evaluate, predict_dataset
+    from dgno.evaluate.plots import plot_predictions
+    from dgno.reference.dataset import writable_path
+    from dgno.train.run import load_run
+
+    _, model, ck = load_run(args.run, checkpoint=args.checkpoint)
+    ds = _load_eval_data(args, model, ck)
+    a, u, x_u = (torch.from_numpy(v) for v in (ds.a, ds.u, ds.x_u))
+    result = {"data": str(args.data), "checkpoint": args.checkpoint, "step": ck["step"], **evaluate(model, a, u, x_u)}
+    print(f"u rel L2 {result['u_rel_l2_mean']:.4f} +- {result['u_rel_l2_std']:.4f}, "
+          f"decoded a rel L2 {result['a_rel_l2_mean']:.4f} (n = {result['n']}, step {ck['step']})")
+    k = min(4, len(ds))
+    pred = predict_dataset(model, a[:k], x_u)
+    plot = Path(args.run) / f"predictions_{Path(args.data).stem}.png"
+    plot_predictions(ds.x_u, ds.a[:k], pred["a_mean"].numpy(), ds.u[:k], pred["u"].numpy(), plot)
+    if args.json:
+        writable_path(args.json).write_text(json.dumps(result, indent=2) + "\n")
+
+
+def cmd_predict(args: argparse.Namespace) -> None:
+    import torch
+
+    from dgno.evaluate.metrics import predict_dataset
+    from dgno.reference.dataset import Dataset, save_h5
+    from dgno.train.run import load_run
+
+    _, model, ck = load_run(args.run, checkpoint=args.checkpoint)
+    args.require_u = False
+    ds = _load_eval_data(args, model, ck)
+    pred = predict_dataset(model, torch.from_numpy(ds.a), torch.from_numpy(ds.x_u))
+    attrs = {**ds.attrs, "prediction_of": str(args.data), "run": str(args.run), "checkpoint": args.checkpoint,
+             "step": ck["step"], "u_is": "DGNO prediction"}
+    out = Dataset(a=ds.a, u=pred["u"].numpy(), x_a=ds.x_a, x_u=ds.x_u, attrs=attrs,
+                  extras={"a_mean": pred["a_mean"].numpy(), "a_mode": pred["a_mode"].numpy()})
+    print(save_h5(out, args.out))
+
+
 # ------------------------------------------------------------------------------------------- demo
 def cmd_demo(args: argparse.Namespace) -> None:
     from dgno.config import get_preset
@@ -190,6 +249,25 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--workers", type=_positive_int, default=_default_workers())
     p.add_argument("--json", default=None, help="also write the result to this JSON file")
     p.set_defaults(func=cmd_data_verify)
+
+    p = sub.add_parser("train", help="train DGNO from a YAML config (physics only unless data.n_labeled > 0)")
+    p.add_argument("config", help="YAML config file")
+    p.add_argument("overrides", nargs="*", help="dotted overrides, e.g. train.lr=1e-3 data.dir=data/pwc")
+    p.add_argument("--out", required=True, help="run folder (config, checkpoints, metrics, plots)")
+    p.add_argument("--resume", action="store_true", help="continue from RUN/last.pt")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=cmd_train)
+    for name, func, text in (("evaluate", cmd_evaluate, "relative L2 errors of a run on a data file"),
+                             ("predict", cmd_predict, "write a run's predictions for a data file")):
+        p = sub.add_parser(name, help=text)
+        p.add_argument("run", help="run folder written by 'dgno train'")
+        p.add_argument("--data", required=True, help="split file (.h5)")
+        p.add_argument("--checkpoint", default="best", choices=["best", "last"])
+        if name == "evaluate":
+            p.add_argument("--json", default=None, help="also write the metrics to this JSON file")
+        else:
+            p.add_argument("--out", required=True, help="output .h5 file")
+        p.set_defaults(func=func)
 
     p = sub.add_parser("demo", help="the main job: generate a small darcy-pwc set and plot it")
     p.add_argument("--out", default="runs/demo")

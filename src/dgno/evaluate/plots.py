@@ -36,8 +36,55 @@ def plot_samples(ds: Dataset, path: str | os.PathLike, *, n: int = 4) -> Path:
             _image(axes[1, k], ds.x_u, ds.u[k], f"u, sample {k}", "magma")
     fig.suptitle(ds.attrs.get("preset", "") + " " + ds.attrs.get("split", ""), fontsize=10)
     fig.tight_layout()
+    return _save(fig, path)
+
+
+def _save(fig, path: Path) -> Path:
     tmp = path.with_name(f".{path.stem}.tmp{os.getpid()}{path.suffix}")
     fig.savefig(tmp, dpi=110)
     plt.close(fig)
     os.replace(tmp, path)
     return path
+
+
+def plot_predictions(
+    x: np.ndarray, a: np.ndarray, a_pred: np.ndarray, u: np.ndarray, u_pred: np.ndarray, path: str | os.PathLike
+) -> Path:
+    """One row per sample: a, decoded a, u, predicted u, |error|; arrays (n, *grid), x (*grid, 2)."""
+    path = writable_path(path)
+    n = a.shape[0]
+    fig, axes = plt.subplots(n, 5, figsize=(16, 3.0 * n), squeeze=False)
+    for k in range(n):
+        _image(axes[k, 0], x, a[k], "a", "viridis")
+        _image(axes[k, 1], x, a_pred[k], "decoded a", "viridis")
+        _image(axes[k, 2], x, u[k], "u (reference)", "magma")
+        _image(axes[k, 3], x, u_pred[k], "u (predicted)", "magma")
+        rel = np.linalg.norm(u_pred[k] - u[k]) / np.linalg.norm(u[k])
+        _image(axes[k, 4], x, np.abs(u_pred[k] - u[k]), f"|error|, rel L2 {rel:.4f}", "inferno")
+    fig.tight_layout()
+    return _save(fig, path)
+
+
+def plot_curves(metrics: list[dict], path: str | os.PathLike) -> Path:
+    """Training loss and validation errors against steps, from metrics.jsonl rows."""
+    path = writable_path(path)
+    train = [r for r in metrics if "loss" in r]
+    val = [r for r in metrics if "val_u_rel_l2_mean" in r]
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11, 4))
+    if train:
+        steps = [r["step"] for r in train]
+        ax1.semilogy(steps, [r["loss"] for r in train], label="total")
+        for key in sorted({k for r in train for k in r} - {"step", "loss", "lr", "seconds"}):
+            ax1.semilogy(steps, [max(r.get(key, np.nan), 1e-12) for r in train], label=key, alpha=0.7)
+        ax1.legend(fontsize=8)
+    ax1.set_xlabel("step")
+    ax1.set_title("training loss (per input node)")
+    if val:
+        steps = [r["step"] for r in val]
+        ax2.semilogy(steps, [r["val_u_rel_l2_mean"] for r in val], label="u rel L2")
+        ax2.semilogy(steps, [r["val_a_rel_l2_mean"] for r in val], label="decoded a rel L2")
+        ax2.legend(fontsize=8)
+    ax2.set_xlabel("step")
+    ax2.set_title("validation error")
+    fig.tight_layout()
+    return _save(fig, path)

@@ -147,8 +147,11 @@ def save_h5(ds: Dataset, path: str | os.PathLike) -> Path:
     return path
 
 
-def load_h5(path: str | os.PathLike, *, require_u: bool = False) -> Dataset:
-    """Read a split file written by :func:`save_h5`, checking keys, shapes and values."""
+def load_h5(path: str | os.PathLike, *, require_u: bool = False, read_u: bool = True) -> Dataset:
+    """Read a split file written by :func:`save_h5`, checking keys, shapes and values.
+
+    ``read_u=False`` leaves the solutions on disk (physics-only training never sees them).
+    """
     path = Path(path)
     if not path.is_file():
         raise DgnoError(f"{path}: no such file")
@@ -161,7 +164,7 @@ def load_h5(path: str | os.PathLike, *, require_u: bool = False) -> Dataset:
                 missing.append("u")
             if missing:
                 raise DgnoError(f"{path}: missing key(s) {', '.join(map(repr, missing))}")
-            arrays = {k: (f[k][()] if k in f else None) for k in ARRAYS}
+            arrays = {k: (f[k][()] if k in f and (read_u or k != "u") else None) for k in ARRAYS}
             extras = {k: v[()] for k, v in f["extras"].items()} if "extras" in f else {}
             attrs = json.loads(f.attrs["provenance"]) if "provenance" in f.attrs else {}
     except DgnoError:
