@@ -98,12 +98,10 @@ def markdown(results: list[dict], command: str, commit: str) -> str:
             f"| {r['fd2_vs_fem2_mean']:.1e} | {r['seconds_stored_mean']:.2f} |"
         )
     lines += ["", "FD self-convergence (mean error against the FD 2m+1 solve) and observed order (log-log fit):", ""]
-    lines += ["| preset | " + " | ".join(f"m = {k}" for k in results[0]["fd_sequence"]) + " | order |"]
-    lines += ["|---|" + "---|" * (len(results[0]["fd_sequence"]) + 1)]
+    lines += ["| preset | refinement m: error | observed order |", "|---|---|---|"]
     for r in results:
-        seq = r["fd_sequence"]
-        lines.append(f"| {r['preset']} | " + " | ".join(f"{v:.1e}" for v in seq.values())
-                     + f" | {r['fd_observed_order']:.2f} |")
+        seq = ", ".join(f"{k}: {v:.1e}" for k, v in r["fd_sequence"].items())
+        lines.append(f"| {r['preset']} | {seq} | {r['fd_observed_order']:.2f} |")
     for r in results:
         if "nodal_a_solve_vs_truth_mean" in r:
             lines += [
@@ -112,7 +110,10 @@ def markdown(results: list[dict], command: str, commit: str) -> str:
                 f"interfaces by {r['nodal_a_solve_vs_truth_mean']:.4f} mean / {r['nodal_a_solve_vs_truth_max']:.4f} "
                 "max relative L2: the floor for any model that sees only the 29 x 29 nodal a.",
             ]
-    lines += ["", f"Reproduce: `{command}` (commit {commit}, {platform.processor() or platform.machine()}).", ""]
+    lines += ["", "The interfaces of two-phase fields have corners, so the observed orders are below 2; the",
+              "manufactured-solution tests (tests/test_solvers.py) show order 2.00 for both solvers on smooth data.",
+              "Solve times were measured while other jobs shared the 2 cores.", "",
+              f"Reproduce: `{command}` (commit {commit}, {platform.processor() or platform.machine()}).", ""]
     return "\n".join(lines)
 
 
@@ -120,7 +121,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--samples", type=int, default=8)
     parser.add_argument("--fine-samples", type=int, default=3)
+    parser.add_argument("--markdown-only", action="store_true", help="rewrite docs/ground_truth.md from the JSON")
     args = parser.parse_args()
+    if args.markdown_only:
+        saved = json.loads((ROOT / "benchmarks/results/ground_truth.json").read_text())
+        (ROOT / "docs/ground_truth.md").write_text(markdown(saved["results"], saved["command"], saved["commit"]))
+        return
     results = [
         study("darcy-pwc", args.samples, [1, 3, 5, 7]),
         study("darcy-smooth", args.samples, [1, 3, 5, 7]),

@@ -27,7 +27,7 @@ class EncoderConfig:
     kind: str = "mlp"  # "mlp" (flatten + MLP) or "cnn"
     hidden: tuple[int, ...] = (512, 256)  # MLP hidden widths
     channels: tuple[int, ...] = (1, 64, 64, 64)  # CNN channels (3x3, stride 2, no padding)
-    fc: tuple[int, ...] = (128, 128, 128)  # CNN head widths
+    fc: tuple[int, ...] = (128, 128)  # CNN head hidden widths (then d_out)
     activation: str = "silu"
     variational: bool = False  # Gaussian encoder with a KL term to N(0, I) instead of tanh
 
@@ -89,6 +89,7 @@ class TrainConfig:
     device: str = "auto"  # "auto" (CUDA when present), "cpu", "cuda", "cuda:1", ...
     dtype: str = "float32"
     threads: int | None = None  # torch intra-op threads on CPU (None: torch's default)
+    compile: bool = False  # torch.compile the loss (about a minute to compile; faster steps)
 
 
 @dataclass(frozen=True)

@@ -64,6 +64,8 @@ class TwoPhaseField:
     def __post_init__(self) -> None:
         if not 0 < self.a_lo < self.a_hi:
             raise ValueError(f"need 0 < a_lo < a_hi, got a_lo={self.a_lo}, a_hi={self.a_hi}")
+        if self.n_nodes < 2:
+            raise ValueError(f"n_nodes must be at least 2, got {self.n_nodes}")
         if self.resolution not in ("nodal", "exact"):
             raise ValueError(f"resolution must be 'nodal' or 'exact', got {self.resolution!r}")
 

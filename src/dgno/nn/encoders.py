@@ -130,7 +130,10 @@ class GaussianEncoder(nn.Module):
 
     @staticmethod
     def sample(mean: Tensor, log_var: Tensor, generator: torch.Generator | None = None) -> Tensor:
-        """Reparameterised draw beta = mean + exp(log_var / 2) * eps, eps ~ N(0, I): (B, d) -> (B, d)."""
+        """Reparameterised draw beta = mean + exp(log_var / 2) * eps, eps ~ N(0, I): (B, d) -> (B, d).
+
+        ``generator`` (optional) must live on the device of ``mean``.
+        """
         eps = torch.randn(mean.shape, generator=generator, dtype=mean.dtype, device=mean.device)  # (B, d)
         return mean + torch.exp(0.5 * log_var) * eps
 

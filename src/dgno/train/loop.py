@@ -121,6 +121,7 @@ def train(
             "data_preset": data.preset,
         })
 
+    loss_fn = torch.compile(model.loss) if t.compile else model.loss
     metrics_file = (out / "metrics.jsonl").open("a")
 
     def validate() -> dict:
@@ -150,7 +151,7 @@ def train(
                                  setup.test_function)
             labeled = data.labeled[idx].to(device)
             u = data.u[idx].to(device, dtype) if data.u is not None else None
-            out_loss = model.loss(a, points, u=u, labeled=labeled, x_u=x_u, generator=None)
+            out_loss = loss_fn(a, points, u=u, labeled=labeled, x_u=x_u)
             opt.zero_grad(set_to_none=True)
             out_loss.total.backward()
             opt.step()

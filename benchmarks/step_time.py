@@ -1,0 +1,109 @@
+"""Seconds per optimiser step at the reference's two-phase Darcy configuration.
+
+Encoder 841-512-256-128 (+tanh); u, s1, s2 MultiONets width 100 x 5 layers, l = 4; a-decoder
+width 256 x 5; batch 25; 100 particles x 25 quadrature points (configs/darcy_pwc.yaml). Times the
+shared-trunk path and the per-sample path (the trunk evaluated for every sample, as the
+reference does) back to back in one process (first all shared steps, then a quarter as many
+per-sample steps, each after warm-up), and prints the median of each.
+
+    python benchmarks/step_time.py [--steps 30] [--warmup 5] [--threads 2] [--device cpu] [--json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import subprocess
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from dgno.config.build import build_model, weak_setup
+from dgno.config.schema import load_config
+from dgno.fields import TwoPhaseField, unit_square_nodes
+from dgno.weak import weak_points
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def make_inputs(n: int, seed: int = 0) -> torch.Tensor:
+    rng = np.random.default_rng(seed)
+    field = TwoPhaseField()
+    return torch.tensor(np.stack([field.sample(rng).values for _ in range(n)]))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--config", default=str(ROOT / "configs/darcy_pwc.yaml"))
+    parser.add_argument("--steps", type=int, default=30)
+    parser.add_argument("--warmup", type=int, default=5)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--json", action="store_true", help="print one JSON object")
+    parser.add_argument("--out", default=None, help="also write the JSON here")
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    device = torch.device(args.device)
+    cfg = load_config(args.config)
+    a_all = make_inputs(100)
+    x = torch.tensor(unit_square_nodes(29))
+    torch.manual_seed(0)
+    model = build_model(cfg, x_a=x.float(), a_mean=a_all.mean(0).float(), a_std=a_all.std(0).float()).to(device)
+    setup = weak_setup(cfg)
+    opt = torch.optim.Adam(model.parameters(), lr=cfg.train.lr, weight_decay=cfg.train.weight_decay)
+    gen = torch.Generator().manual_seed(0)
+    batch = cfg.train.batch_size
+
+    def step(shared: bool) -> float:
+        idx = torch.randint(0, a_all.shape[0], (batch,), generator=gen)
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+        start = time.perf_counter()
+        a = a_all[idx].float().to(device)
+        particles = setup.sampler.sample(gen)
+        points = weak_points(type(particles)(particles.centers.to(device), particles.radii.to(device)),
+                             setup.rule, setup.test_function)
+        loss = model.loss(a, points, shared=shared).total
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+        return time.perf_counter() - start
+
+    times = {True: [], False: []}
+    for shared in (True, False):  # back to back: all steps of one path, then the other
+        for _ in range(args.warmup):
+            step(shared)
+        times[shared] = [step(shared) for _ in range(args.steps if shared else max(5, args.steps // 4))]
+    git = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=ROOT)
+    result = {
+        "shared_s_per_step": statistics.median(times[True]),
+        "per_sample_s_per_step": statistics.median(times[False]),
+        "speedup": statistics.median(times[False]) / statistics.median(times[True]),
+        "steps": args.steps,
+        "threads": args.threads,
+        "device": str(device) if device.type == "cpu" else torch.cuda.get_device_name(device),
+        "batch": batch,
+        "points": setup.sampler.n * len(setup.rule.weights),
+        "parameters": sum(p.numel() for p in model.parameters()),
+        "torch": torch.__version__,
+        "commit": git.stdout.strip(),
+        "command": f"python benchmarks/step_time.py --steps {args.steps} --threads {args.threads} "
+        f"--device {args.device}",
+    }
+    if args.out:
+        Path(args.out).write_text(json.dumps(result, indent=2) + "\n")
+    if args.json:
+        print(json.dumps(result))
+    else:
+        print(f"shared trunk: {result['shared_s_per_step']:.4f} s/step, per-sample: "
+              f"{result['per_sample_s_per_step']:.4f} s/step, ratio {result['speedup']:.1f}x "
+              f"({result['parameters']:,} parameters, batch {batch}, {result['points']} points)")
+
+
+if __name__ == "__main__":
+    main()
