@@ -1,0 +1,65 @@
+"""The config schema: strict YAML loading, dotted overrides, every shipped config builds a model."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+
+from dgno.config.build import build_model, weak_setup
+from dgno.config.schema import Config, from_dict, load_config, to_dict
+from dgno.errors import DgnoError
+from dgno.fields import unit_square_nodes
+
+ROOT = Path(__file__).resolve().parents[1]
+CONFIGS = sorted((ROOT / "configs").glob("*.yaml"))
+
+
+def test_overrides_and_yaml_number_forms():
+    cfg = load_config(None, ["train.lr=1e-3", "model.encoder.hidden=[64, 32]", "train.max_minutes=null"])
+    assert cfg.train.lr == 1e-3 and cfg.model.encoder.hidden == (64, 32) and cfg.train.max_minutes is None
+    assert from_dict(Config, to_dict(cfg)) == cfg  # the saved form round-trips
+
+
+@pytest.mark.parametrize(
+    ("override", "needle"),
+    [
+        ("train.lrr=1", "unknown config key(s) train.lrr"),
+        ("train.steps=abc", "train.steps: expected int"),
+        ("model.encoder=3", "model.encoder: expected a mapping"),
+        ("nothing", "section.key=value"),
+        ("physics.particles=1.5", "physics.particles: expected int"),
+    ],
+)
+def test_bad_config_values_are_named(override, needle):
+    with pytest.raises(DgnoError, match=None) as exc:
+        load_config(None, [override])
+    assert needle in str(exc.value)
+
+
+def test_bad_yaml_file(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("train: [1, 2\n")
+    with pytest.raises(DgnoError, match="invalid YAML"):
+        load_config(bad)
+    with pytest.raises(DgnoError, match="no such config file"):
+        load_config(tmp_path / "missing.yaml")
+
+
+@pytest.mark.parametrize("path", CONFIGS, ids=[p.stem for p in CONFIGS])
+def test_shipped_configs_build(path):
+    cfg = load_config(path)
+    x = torch.tensor(unit_square_nodes(29), dtype=torch.float32)
+    model = build_model(cfg, x_a=x, a_mean=torch.zeros(29, 29), a_std=torch.ones(29, 29))
+    weak_setup(cfg)
+    if path.stem in ("darcy_pwc", "darcy_pwc_paper"):  # the reference's architecture, exactly
+        assert sum(p.numel() for p in model.parameters()) == 1_437_476
+
+
+def test_unknown_names_are_errors():
+    for override, needle in (("physics.pde=heat", "unknown pde"), ("model.field.act_trunk=swoosh", "activation"),
+                             ("physics.precisions={weak: 1.0}", "constitutive")):
+        cfg = load_config(None, [override])
+        with pytest.raises(DgnoError, match=needle):
+            build_model(cfg, x_a=torch.zeros(29, 29, 2), a_mean=torch.zeros(29, 29), a_std=torch.ones(29, 29))
