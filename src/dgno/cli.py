@@ -183,26 +183,66 @@ def cmd_predict(args: argparse.Namespace) -> None:
 
 
 # ------------------------------------------------------------------------------------------- demo
-def cmd_demo(args: argparse.Namespace) -> None:
+def _demo_data(args: argparse.Namespace) -> Path:
+    """The darcy-pwc data set of the demo, generated once and reused (a cache keyed by its counts)."""
     from dgno.config import get_preset
-    from dgno.evaluate.plots import plot_samples
     from dgno.reference.dataset import load_h5
     from dgno.reference.generate import SplitCounts, generate
 
-    out = Path(args.out)
-    data_dir = out / "data"
+    data_dir = Path(args.data_dir)
+    counts = SplitCounts(train=args.n_train, val=args.n_val, test=args.n_test)
     preset = get_preset("darcy-pwc")
-    if not (data_dir / "test.h5").exists():
-        counts = SplitCounts(train=args.n_train, val=args.n_val, test=args.n_test, ood=args.n_test)
-        start = time.perf_counter()
-        generate(preset, data_dir, counts=counts, seed=args.seed, workers=args.workers, progress=True)
-        print(f"generated {data_dir} in {time.perf_counter() - start:.1f} s")
+    try:
+        cached = all(len(load_h5(data_dir / f"{s}.h5", read_u=False)) == counts.of(s) for s in preset.splits)
+    except DgnoError:
+        cached = False
+    if cached:
+        print(f"[demo] using the data set in {data_dir}")
+        return data_dir
+    print(f"[demo] generating darcy-pwc in {data_dir} ({args.n_train} train, {args.n_val} val, {args.n_test} test)")
+    start = time.perf_counter()
+    generate(preset, data_dir, counts=counts, seed=args.seed, workers=args.workers, progress=True)
+    print(f"[demo] generated in {time.perf_counter() - start:.0f} s")
+    return data_dir
+
+
+def cmd_demo(args: argparse.Namespace) -> None:
+    import torch
+
+    from dgno.config.schema import load_config
+    from dgno.evaluate.metrics import evaluate, predict_dataset
+    from dgno.evaluate.plots import plot_predictions, plot_samples
+    from dgno.reference.dataset import load_h5
+    from dgno.train import train
+    from dgno.train.run import load_run
+
+    out = Path(args.out)
+    data_dir = _demo_data(args)
+    plot_samples(load_h5(data_dir / "test.h5"), out / "samples_test.png")
+    cfg = load_config(args.config, [f"data.dir={data_dir}", f"train.max_minutes={args.minutes}"])
+    run = out / "run"
+    if (run / "summary.json").exists() and not args.retrain:
+        print(f"[demo] using the trained model in {run} (--retrain to train again)")
     else:
-        print(f"using cached data in {data_dir}")
+        print(f"[demo] training {args.config} for at most {args.minutes} minutes (physics only: no solutions read)")
+        train(cfg, run, progress=True)
+    _, model, ck = load_run(run)
+    rows = []
     for split in ("test", "test_ood_tau6", "test_ood_frac30"):
-        ds = load_h5(data_dir / f"{split}.h5")
-        print(f"  {split}: {len(ds)} samples, u max {ds.u.max():.4f}, phase fraction {np.mean(ds.a == 10):.3f}")
-        print(f"  wrote {plot_samples(ds, out / f'samples_{split}.png')}")
+        ds = load_h5(data_dir / f"{split}.h5", require_u=True)
+        a, u, x_u = (torch.from_numpy(v) for v in (ds.a, ds.u, ds.x_u))
+        rows.append({"split": split, **evaluate(model, a, u, x_u)})
+        pred = predict_dataset(model, a[:4], x_u)
+        plot_predictions(ds.x_u, ds.a[:4], pred["a_mean"].numpy(), ds.u[:4], pred["u"].numpy(),
+                         out / f"predictions_{split}.png")
+    summary = {"run": str(run), "checkpoint_step": ck["step"], "data": str(data_dir), "results": rows}
+    (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+    lines = ["| split | n | u rel L2 (mean +- std) | decoded a rel L2 |", "|---|---|---|---|"]
+    lines += [f"| {r['split']} | {r['n']} | {r['u_rel_l2_mean']:.4f} +- {r['u_rel_l2_std']:.4f} "
+              f"| {r['a_rel_l2_mean']:.4f} |" for r in rows]
+    (out / "summary.md").write_text("\n".join(lines) + "\n")
+    print("\n".join(lines))
+    print(f"[demo] plots and summary in {out}")
 
 
 # ------------------------------------------------------------------------------------------ parser
@@ -269,11 +309,15 @@ def build_parser() -> argparse.ArgumentParser:
             p.add_argument("--out", required=True, help="output .h5 file")
         p.set_defaults(func=func)
 
-    p = sub.add_parser("demo", help="the main job: generate a small darcy-pwc set and plot it")
+    p = sub.add_parser("demo", help="the main job: data, physics-only training, evaluation, plots")
     p.add_argument("--out", default="runs/demo")
-    p.add_argument("--n-train", type=_positive_int, default=100)
-    p.add_argument("--n-val", type=_positive_int, default=20)
-    p.add_argument("--n-test", type=_positive_int, default=40)
+    p.add_argument("--data-dir", default="data/darcy-pwc", help="where the darcy-pwc data set is (or goes)")
+    p.add_argument("--config", default=str(Path(__file__).resolve().parents[2] / "configs/darcy_pwc_quick.yaml"))
+    p.add_argument("--minutes", type=float, default=8.0, help="training budget")
+    p.add_argument("--retrain", action="store_true", help="train again even if the demo run exists")
+    p.add_argument("--n-train", type=_positive_int, default=1000)
+    p.add_argument("--n-val", type=_positive_int, default=100)
+    p.add_argument("--n-test", type=_positive_int, default=200)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--workers", type=_positive_int, default=_default_workers())
     p.set_defaults(func=cmd_demo)
