@@ -47,6 +47,8 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     device = torch.device(args.device)
+    if device.type == "cpu":
+        torch.set_flush_denormal(True)  # as `dgno train` does on CPU
     cfg = load_config(args.config)
     a_all = make_inputs(100)
     x = torch.tensor(unit_square_nodes(29))

@@ -28,11 +28,6 @@ class LossOutput(NamedTuple):
     parts: dict[str, Tensor]  # detached batch means of each term (same normalisation as total)
 
 
-def _split(t: Tensor | None, p: int, q: int) -> Tensor | None:
-    """(B, P*Q, *rest) -> (B, P, Q, *rest)."""
-    return None if t is None else t.reshape(t.shape[0], p, q, *t.shape[2:])
-
-
 class DGNO(nn.Module):
     """Encoder, input decoder and one MultiONet per PDE field, trained on unlabeled inputs."""
 
@@ -132,15 +127,16 @@ class DGNO(nn.Module):
         with labeled = True (semi-supervised); physics-only training passes none of them.
         """
         n_a = a[0].numel()
-        p, q = points.v.shape  # P particles, Q quadrature points
         beta, kl = self.encode(a, generator=generator)
         parts = {"nll_a": self.likelihood.nll(self.decode_a(beta), a)}  # (B,)
         x = points.points  # (P*Q, d)
-        jets = {
-            name: Jet(_split(j.value, p, q), _split(j.grad, p, q), _split(j.hess, p, q))
-            for name, j in self.fields_at(beta, x, shared=shared).items()
-        }  # values (B, P, Q), grads (B, P, Q, d)
-        a_q = self.pde.coefficient(a, x).reshape(a.shape[0], p, q)  # (B, P, Q)
+
+        def split(t: Tensor | None) -> Tensor | None:  # (B, P*Q, *rest) -> (B, P, Q, *rest)
+            return None if t is None else points.unflatten(t, axis=1)
+
+        jets = {name: Jet(split(j.value), split(j.grad), split(j.hess))
+                for name, j in self.fields_at(beta, x, shared=shared).items()}  # values (B, P, Q), grads (B, P, Q, d)
+        a_q = points.unflatten(self.pde.coefficient(a, x), axis=1)  # (B, P, Q)
         for name, r in self.pde.residuals(jets, a_q, points).items():
             parts[name] = self.precisions[name] / 2 * r
         if self.variational:

@@ -90,6 +90,10 @@ def train(
     device, dtype = pick_device(t.device), DTYPES[t.dtype]
     if t.threads:
         torch.set_num_threads(t.threads)
+    if device.type == "cpu":
+        # Subnormal floats appear as training converges and slow x86 arithmetic several-fold (measured: step
+        # time 0.09 s -> 0.25 s after 20k steps); flushing them to zero changes results by < 1e-38.
+        torch.set_flush_denormal(True)
     data = load_training_data(cfg.data)
     n = data.a.shape[0]
     if t.batch_size > n:
@@ -146,9 +150,7 @@ def train(
         while step < t.steps and (budget is None or time.perf_counter() - start < budget):
             idx = order.next(gen)
             a = data.a[idx].to(device, dtype)
-            particles = setup.sampler.sample(gen, dtype=dtype)
-            points = weak_points(type(particles)(particles.centers.to(device), particles.radii.to(device)), rule,
-                                 setup.test_function)
+            points = weak_points(setup.sampler.sample(gen, device=device, dtype=dtype), rule, setup.test_function)
             labeled = data.labeled[idx].to(device)
             u = data.u[idx].to(device, dtype) if data.u is not None else None
             out_loss = loss_fn(a, points, u=u, labeled=labeled, x_u=x_u)
