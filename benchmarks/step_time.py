@@ -43,6 +43,7 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
+    parser.add_argument("--compile", action="store_true", help="also time the shared path with torch.compile")
     parser.add_argument("--out", default=None, help="also write the JSON here")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
@@ -59,7 +60,9 @@ def main() -> None:
     gen = torch.Generator().manual_seed(0)
     batch = cfg.train.batch_size
 
-    def step(shared: bool) -> float:
+    compiled = torch.compile(model.loss) if args.compile else None
+
+    def step(shared: bool | str) -> float:
         idx = torch.randint(0, a_all.shape[0], (batch,), generator=gen)
         if device.type == "cuda":
             torch.cuda.synchronize()
@@ -68,7 +71,7 @@ def main() -> None:
         particles = setup.sampler.sample(gen)
         points = weak_points(type(particles)(particles.centers.to(device), particles.radii.to(device)),
                              setup.rule, setup.test_function)
-        loss = model.loss(a, points, shared=shared).total
+        loss = (compiled(a, points) if shared == "compiled" else model.loss(a, points, shared=shared)).total
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
@@ -76,8 +79,9 @@ def main() -> None:
             torch.cuda.synchronize()
         return time.perf_counter() - start
 
-    times = {True: [], False: []}
-    for shared in (True, False):  # back to back: all steps of one path, then the other
+    times: dict[bool | str, list[float]] = {}
+    paths: list[bool | str] = [True, False] + (["compiled"] if args.compile else [])
+    for shared in paths:  # back to back: all steps of one path, then the next
         for _ in range(args.warmup):
             step(shared)
         times[shared] = [step(shared) for _ in range(args.steps if shared else max(5, args.steps // 4))]
@@ -86,6 +90,7 @@ def main() -> None:
         "shared_s_per_step": statistics.median(times[True]),
         "per_sample_s_per_step": statistics.median(times[False]),
         "speedup": statistics.median(times[False]) / statistics.median(times[True]),
+        **({"compiled_s_per_step": statistics.median(times["compiled"])} if args.compile else {}),
         "steps": args.steps,
         "threads": args.threads,
         "device": str(device) if device.type == "cpu" else torch.cuda.get_device_name(device),
@@ -95,7 +100,7 @@ def main() -> None:
         "torch": torch.__version__,
         "commit": git.stdout.strip(),
         "command": f"python benchmarks/step_time.py --steps {args.steps} --threads {args.threads} "
-        f"--device {args.device}",
+        f"--device {args.device}" + (" --compile" if args.compile else ""),
     }
     if args.out:
         Path(args.out).write_text(json.dumps(result, indent=2) + "\n")
@@ -103,7 +108,9 @@ def main() -> None:
         print(json.dumps(result))
     else:
         print(f"shared trunk: {result['shared_s_per_step']:.4f} s/step, per-sample: "
-              f"{result['per_sample_s_per_step']:.4f} s/step, ratio {result['speedup']:.1f}x "
+              f"{result['per_sample_s_per_step']:.4f} s/step, ratio {result['speedup']:.1f}x"
+              + (f", compiled {result['compiled_s_per_step']:.4f} s/step " if args.compile else " ")
+              +
               f"({result['parameters']:,} parameters, batch {batch}, {result['points']} points)")
 
 
