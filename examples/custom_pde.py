@@ -34,6 +34,7 @@ class ReactionDiffusion:
     reaction: float = 5.0
     source: float = 10.0
     fields = (FieldSpec("u", order=1, constrained=True),)
+    terms = ("weak",)
 
     def multiplier(self, x: torch.Tensor, order: int) -> Jet:
         return sine_multiplier(x, order)

@@ -70,8 +70,7 @@ def build_model(cfg: Config, *, x_a: Tensor, a_mean: Tensor, a_std: Tensor) -> D
     m = cfg.model
     _choose("likelihood", m.likelihood, LIKELIHOODS)
     the_pde = pde(cfg)
-    terms = {"weak", "constitutive"} if cfg.physics.pde == "darcy-mixed" else {"weak"}
-    missing = sorted(terms - set(cfg.physics.precisions))
+    missing = sorted(set(the_pde.terms) - set(cfg.physics.precisions))
     if missing:
         raise DgnoError(f"physics.precisions needs a value for {', '.join(missing)}")
     d_x, grid = x_a.shape[-1], tuple(x_a.shape[:-1])

@@ -26,6 +26,7 @@ class PDE(Protocol):
     """A PDE as the model sees it (one file per PDE in pdes/)."""
 
     fields: tuple[FieldSpec, ...]
+    terms: tuple[str, ...]  # the names of the residual terms, each with a precision lambda
 
     def multiplier(self, x: Tensor, order: int) -> Jet:
         """M(x) and its derivatives at points (N, d): value (N,), grad (N, d), hess (N, d, d)."""

@@ -90,6 +90,7 @@ class Darcy:
     interpolation: str = "bicubic"  # how a is read between nodes: "bicubic" or "nearest"
 
     fields = (FieldSpec("u", order=1, constrained=True),)
+    terms = ("weak",)
 
     def multiplier(self, x: Tensor, order: int) -> Jet:
         return sine_multiplier(x, order)
@@ -120,6 +121,7 @@ class DarcyMixed:
         FieldSpec("s1", order=0),
         FieldSpec("s2", order=0),
     )
+    terms = ("weak", "constitutive")
 
     def multiplier(self, x: Tensor, order: int) -> Jet:
         return sine_multiplier(x, order)
