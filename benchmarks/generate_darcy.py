@@ -25,10 +25,10 @@ from dgno.reference.generate import SplitCounts, generate
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def rate(name: str, samples: int, workers: int) -> dict:
+def timed(name: str, counts: SplitCounts, workers: int) -> dict:
+    """Wall time of generating every split of preset ``name`` with ``counts``."""
     preset = get_preset(name)
-    counts = SplitCounts(train=samples, val=1, test=1, ood=1)
-    total = samples + 2 + len(preset.ood)
+    total = sum(counts.of(s) for s in preset.splits)
     with tempfile.TemporaryDirectory() as tmp:
         start = time.perf_counter()
         generate(preset, tmp, counts=counts, seed=0, workers=workers)
@@ -37,27 +37,15 @@ def rate(name: str, samples: int, workers: int) -> dict:
             "n_fine": preset.n_fine}
 
 
-def full(workers: int) -> dict:
-    preset = get_preset("darcy-pwc")
-    counts = SplitCounts()
-    total = sum(counts.of(s) for s in preset.splits)
-    with tempfile.TemporaryDirectory() as tmp:
-        start = time.perf_counter()
-        generate(preset, tmp, counts=counts, seed=0, workers=workers)
-        elapsed = time.perf_counter() - start
-    return {"preset": "darcy-pwc", "samples": total, "workers": workers, "seconds": elapsed,
-            "samples_per_s": total / elapsed, "default_set": True}
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--samples", type=int, default=64)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--full", action="store_true", help="also time the whole default darcy-pwc set")
     args = parser.parse_args()
-    rows = [rate(name, args.samples, args.workers) for name in DATA_PRESETS]
+    rows = [timed(name, SplitCounts(train=args.samples, val=1, test=1, ood=1), args.workers) for name in DATA_PRESETS]
     if args.full:
-        rows.append(full(args.workers))
+        rows.append({**timed("darcy-pwc", SplitCounts(), args.workers), "default_set": True})
     git = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=ROOT)
     command = "python benchmarks/generate_darcy.py" + (f" --samples {args.samples} --workers {args.workers}")
     command += " --full" if args.full else ""
@@ -68,7 +56,7 @@ def main() -> None:
     lines = ["| preset | fine grid | samples | workers | seconds | samples/s |", "|---|---|---|---|---|---|"]
     for r in rows:
         label = r["preset"] + (" (default set)" if r.get("default_set") else "")
-        grid = f"{r['n_fine']}^2" if "n_fine" in r else "197^2"
+        grid = f"{r['n_fine']}^2"
         lines.append(f"| {label} | {grid} | {r['samples']} | {r['workers']} | {r['seconds']:.1f} "
                      f"| {r['samples_per_s']:.2f} |")
     lines += ["", f"Reproduce: `{command}` (commit {meta['commit']}, {meta['cpus']} CPUs)."]

@@ -67,8 +67,9 @@ def cmd_data_info(args: argparse.Namespace) -> None:
         print(_describe_array(name, getattr(ds, name)))
     for name, arr in ds.extras.items():
         print(f"  extras/{name} {arr.dtype} {tuple(arr.shape)}")
-    if ds.a.size and set(np.unique(ds.a)) <= {5.0, 10.0}:
-        print(f"  phase fraction (a = 10): {np.mean(ds.a == 10.0):.4f}")
+    values = np.unique(ds.a)
+    if len(values) == 2:  # a two-phase input: report the share of the higher phase
+        print(f"  phase fraction (a = {values[1]:g}): {np.mean(ds.a == values[1]):.4f}")
     print("provenance:")
     print(json.dumps(ds.attrs, indent=2, sort_keys=True))
 

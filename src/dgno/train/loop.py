@@ -151,8 +151,9 @@ def train(
             idx = order.next(gen)
             a = data.a[idx].to(device, dtype)
             points = weak_points(setup.sampler.sample(gen, device=device, dtype=dtype), rule, setup.test_function)
-            labeled = data.labeled[idx].to(device)
+            # physics only: no solutions at all; semi-supervised: u and the labeled mask of the batch
             u = data.u[idx].to(device, dtype) if data.u is not None else None
+            labeled = data.labeled[idx].to(device) if data.u is not None else None
             out_loss = loss_fn(a, points, u=u, labeled=labeled, x_u=x_u)
             opt.zero_grad(set_to_none=True)
             out_loss.total.backward()
