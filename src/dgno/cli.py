@@ -183,6 +183,14 @@ def cmd_predict(args: argparse.Namespace) -> None:
     print(save_h5(out, args.out))
 
 
+def cmd_invert(args: argparse.Namespace) -> None:
+    from dgno.inverse.cli import print_summary, run_invert
+
+    summary = run_invert(args)
+    print_summary(summary)
+    print(f"posterior, summary and plots in {args.out}")
+
+
 # ------------------------------------------------------------------------------------------- demo
 def _demo_data(args: argparse.Namespace) -> Path:
     """The darcy-pwc data set of the demo, generated once and reused (a cache keyed by its counts)."""
@@ -243,6 +251,19 @@ def cmd_demo(args: argparse.Namespace) -> None:
               f"| {r['a_rel_l2_mean']:.4f} |" for r in rows]
     (out / "summary.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
+    if args.invert_method != "none":
+        from dgno.inverse.cli import print_summary, run_invert
+
+        print(f"[demo] inverting test instance 0 from 100 noisy observations of u (25 dB, {args.invert_method}, "
+              f"pde weight {args.invert_pde_weight:g})")
+        inv = build_parser().parse_args([
+            "invert", str(run), "--data", str(data_dir / "test.h5"), "--index", "0", "--n-obs", "100", "--snr", "25",
+            "--out", str(out / "inversion"), "--method", args.invert_method, "--pde-weight",
+            str(args.invert_pde_weight), "--calibration-data", str(data_dir)])
+        inv_summary = run_invert(inv)
+        print_summary(inv_summary)
+        summary["inversion"] = inv_summary
+        (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
     print(f"[demo] plots and summary in {out}")
 
 
@@ -310,6 +331,12 @@ def build_parser() -> argparse.ArgumentParser:
             p.add_argument("--out", required=True, help="output .h5 file")
         p.set_defaults(func=func)
 
+    from dgno.inverse.cli import add_arguments
+
+    p = sub.add_parser("invert", help="posterior of a and u from sparse noisy observations of u (NUTS or MAP)")
+    add_arguments(p)
+    p.set_defaults(func=cmd_invert)
+
     p = sub.add_parser("demo", help="the main job: data, physics-only training, evaluation, plots")
     p.add_argument("--out", default="runs/demo")
     p.add_argument("--data-dir", default="data/darcy-pwc", help="where the darcy-pwc data set is (or goes)")
@@ -321,6 +348,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--n-test", type=_positive_int, default=200)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--workers", type=_positive_int, default=_default_workers())
+    p.add_argument("--invert-method", default="nuts", choices=["nuts", "map", "none"],
+                   help="the closing inversion of one test instance")
+    p.add_argument("--invert-pde-weight", type=float, default=0.0,
+                   help="weight of the PDE virtual observables in the demo's inversion")
     p.set_defaults(func=cmd_demo)
     return parser
 

@@ -88,3 +88,58 @@ def plot_curves(metrics: list[dict], path: str | os.PathLike) -> Path:
     ax2.set_title("validation error")
     fig.tight_layout()
     return _save(fig, path)
+
+
+def plot_inversion(
+    x_a: np.ndarray,
+    x_u: np.ndarray,
+    fields: dict[str, np.ndarray],
+    obs_x: np.ndarray,
+    path: str | os.PathLike,
+    *,
+    true_a: np.ndarray | None = None,
+    true_u: np.ndarray | None = None,
+    title: str = "",
+) -> Path:
+    """Two rows: true a, posterior mean a, posterior std a (or P(high phase)); observations over u,
+    posterior mean u, predictive std of u (with the model's own error)."""
+    path = writable_path(path)
+    fig, ax = plt.subplots(2, 3, figsize=(12.5, 7.2))
+    if true_a is not None:
+        _image(ax[0, 0], x_a, true_a, "true a", "viridis")
+    else:
+        ax[0, 0].axis("off")
+    _image(ax[0, 1], x_a, fields["a_mean"], "posterior mean a", "viridis")
+    if "phase_prob" in fields:
+        _image(ax[0, 2], x_a, fields["phase_prob"], "P(high phase)", "coolwarm")
+    else:
+        _image(ax[0, 2], x_a, fields["a_std"], "posterior std a", "inferno")
+    base = true_u if true_u is not None else fields["u_mean"]
+    _image(ax[1, 0], x_u, base, f"{'true' if true_u is not None else 'posterior mean'} u, {len(obs_x)} observations",
+           "magma")
+    ax[1, 0].scatter(obs_x[:, 0], obs_x[:, 1], s=9, c="cyan", edgecolors="k", linewidths=0.4)
+    _image(ax[1, 1], x_u, fields["u_mean"], "posterior mean u", "magma")
+    _image(ax[1, 2], x_u, fields.get("u_pred_std", fields["u_std"]), "predictive std u", "inferno")
+    ax[1, 2].scatter(obs_x[:, 0], obs_x[:, 1], s=4, c="cyan", linewidths=0)
+    if title:
+        fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    return _save(fig, path)
+
+
+def plot_reliability(levels: list[float], observed: dict[str, list[float]], path: str | os.PathLike,
+                     *, title: str = "") -> Path:
+    """Coverage of the credible intervals against their nominal level, one line per group."""
+    path = writable_path(path)
+    fig, ax = plt.subplots(figsize=(4.6, 4.4))
+    ax.plot([0, 1], [0, 1], "k--", lw=0.8, label="ideal")
+    for name, cov in observed.items():
+        ax.plot(levels, cov, "o-", label=name)
+    ax.set_xlabel("nominal level of the credible interval")
+    ax.set_ylabel("fraction of unobserved truth inside")
+    ax.set_xlim(0.4, 1.0)
+    ax.set_ylim(0.0, 1.0)
+    ax.legend(fontsize=8)
+    ax.set_title(title, fontsize=9)
+    fig.tight_layout()
+    return _save(fig, path)

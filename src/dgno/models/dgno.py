@@ -109,7 +109,28 @@ class DGNO(nn.Module):
             value = self.pde.multiplier(x, 0).value * value
         return value
 
+    def predict_u_at(self, beta: Tensor, x: Tensor) -> Tensor:
+        """The solution at per-sample points x (B, K, d): (B, K)."""
+        first = self.pde.fields[0]
+        value = self.decoders[first.name].forward_batch(x, beta)  # (B, K)
+        if first.constrained:
+            value = self.pde.multiplier(x.reshape(-1, x.shape[-1]), 0).value.reshape(value.shape) * value
+        return value
+
     # -------------------------------------------------------------------------------------- loss
+    def physics_terms(self, beta: Tensor, a_nodes: Tensor, points: WeakPoints, *, shared: bool = True) -> dict:
+        """Virtual-observable terms (lambda_t / 2) R_t per sample (B,), with the coefficient read from nodal
+        values a_nodes (B, *grid): the data's a in training, the decoded a in inversion."""
+        x = points.points  # (P*Q, d)
+
+        def split(t: Tensor | None) -> Tensor | None:  # (B, P*Q, *rest) -> (B, P, Q, *rest)
+            return None if t is None else points.unflatten(t, axis=1)
+
+        jets = {name: Jet(split(j.value), split(j.grad), split(j.hess))
+                for name, j in self.fields_at(beta, x, shared=shared).items()}  # values (B, P, Q), grads (B, P, Q, d)
+        a_q = points.unflatten(self.pde.coefficient(a_nodes, x), axis=1)  # (B, P, Q)
+        return {name: self.precisions[name] / 2 * r for name, r in self.pde.residuals(jets, a_q, points).items()}
+
     def loss(
         self,
         a: Tensor,
@@ -129,16 +150,7 @@ class DGNO(nn.Module):
         n_a = a[0].numel()
         beta, kl = self.encode(a, generator=generator)
         parts = {"nll_a": self.likelihood.nll(self.decode_a(beta), a)}  # (B,)
-        x = points.points  # (P*Q, d)
-
-        def split(t: Tensor | None) -> Tensor | None:  # (B, P*Q, *rest) -> (B, P, Q, *rest)
-            return None if t is None else points.unflatten(t, axis=1)
-
-        jets = {name: Jet(split(j.value), split(j.grad), split(j.hess))
-                for name, j in self.fields_at(beta, x, shared=shared).items()}  # values (B, P, Q), grads (B, P, Q, d)
-        a_q = points.unflatten(self.pde.coefficient(a, x), axis=1)  # (B, P, Q)
-        for name, r in self.pde.residuals(jets, a_q, points).items():
-            parts[name] = self.precisions[name] / 2 * r
+        parts.update(self.physics_terms(beta, a, points, shared=shared))
         if self.variational:
             parts["kl"] = self.kl_weight * kl
         if u is not None and labeled is not None and bool(labeled.any()):

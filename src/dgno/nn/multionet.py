@@ -29,6 +29,8 @@ views in the (..., N, h, d) and (..., N, h, d, d) layout.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import NamedTuple
 
 import torch
@@ -37,7 +39,7 @@ from torch import Tensor, nn
 
 from dgno.nn.activations import Activation
 
-__all__ = ["DeepONet", "Jet", "MultiONet", "TrunkFeatures"]
+__all__ = ["DeepONet", "Jet", "MultiONet", "TrunkFeatures", "frozen_trunks"]
 
 
 class Jet(NamedTuple):
@@ -128,7 +130,24 @@ class MultiONet(nn.Module):
     # ----------------------------------------------------------------------------------------------
     # features
 
+    _trunk_cache: dict | None = None  # set by frozen_trunks(): point set -> trunk jets
+
     def _trunk_jet(self, x: Tensor, order: int) -> tuple[list[Tensor], list[Tensor], list[Tensor]]:
+        """Forward-mode trunk (width-last layout), from the cache of :func:`frozen_trunks` when it is on."""
+        if self._trunk_cache is None:
+            return self._trunk_jet_compute(x, order)
+        key = (x.data_ptr(), tuple(x.shape), tuple(x.stride()), x.dtype, x.device, x._version)
+        hit = self._trunk_cache.get(key)
+        if hit is None or hit[1] < order:
+            with torch.no_grad():
+                hit = (x, order, self._trunk_jet_compute(x, order))  # x is kept so its memory is not reused
+            if len(self._trunk_cache) >= 32:  # point sets that change every call: do not grow without bound
+                self._trunk_cache.clear()
+            self._trunk_cache[key] = hit
+        values, grads, hessians = hit[2]
+        return values, grads if order >= 1 else [], hessians if order >= 2 else []
+
+    def _trunk_jet_compute(self, x: Tensor, order: int) -> tuple[list[Tensor], list[Tensor], list[Tensor]]:
         """Forward-mode trunk, width-last layout.
 
         x (..., N, d) -> for each summed layer: value (..., N, h), tangent (..., N, d, h) if
@@ -275,3 +294,23 @@ def DeepONet(
     return MultiONet(
         d_x, d_beta, width=width, depth=depth, n_sum=1, act_trunk=act_trunk, act_branch=act_branch, weight_init=1.0
     )
+
+
+@contextmanager
+def frozen_trunks(module: nn.Module) -> Iterator[None]:
+    """Inside, every MultiONet in ``module`` computes its trunk jets once per point set and reuses them.
+
+    For fixed networks evaluated many times at fixed points with changing latents (inversion, sampling):
+    the trunk depends on x alone, so each later evaluation costs only the branch and the contraction.
+    Trunks are computed without gradient, so no gradient reaches the trunk parameters inside; gradients
+    with respect to beta are exact. A point set is recognised by its memory, shape, strides and version,
+    so pass the same tensor (or view) each time.
+    """
+    nets = [m for m in module.modules() if isinstance(m, MultiONet)]
+    for net in nets:
+        net._trunk_cache = {}
+    try:
+        yield
+    finally:
+        for net in nets:
+            net._trunk_cache = None

@@ -1,0 +1,98 @@
+"""What an inversion needs to know about a trained model beyond its weights, computed once per run.
+
+* the latent prior (see :mod:`dgno.inverse.prior`), fitted to the encoded training inputs for tanh encoders;
+* the forward model's own error: the per-node RMS of G_u(enc(a)) - u over the validation split. Inverting
+  with it in the likelihood (variance sigma^2 + sigma_model^2) and in the predictive intervals keeps the
+  posterior from being more certain than the network is accurate.
+
+Both are stored in ``RUN/inverse_<checkpoint>.pt`` and reused.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from dgno.config.schema import Config
+from dgno.errors import DgnoError
+from dgno.inverse.prior import LatentPrior, choose_prior
+from dgno.models import DGNO
+from dgno.reference.dataset import load_h5
+
+
+@dataclass(frozen=True)
+class Calibration:
+    prior: LatentPrior
+    model_error: np.ndarray  # (*grid_u) RMS error of the forward model at the u nodes
+    x_u: np.ndarray  # (*grid_u, d)
+    source: dict  # where they came from
+
+    def model_error_at(self, x: np.ndarray) -> np.ndarray:
+        """sigma_model at points x (K, d), by bilinear interpolation of the nodal RMS (exact at nodes)."""
+        from scipy.interpolate import RegularGridInterpolator
+
+        axes = [np.unique(self.x_u[..., k]) for k in range(self.x_u.shape[-1])]
+        interp = RegularGridInterpolator(axes, self.model_error, method="linear")
+        return interp(np.clip(x, [a[0] for a in axes], [a[-1] for a in axes]))
+
+    def state(self) -> dict:
+        return {"prior": self.prior.state(), "model_error": torch.from_numpy(self.model_error),
+                "x_u": torch.from_numpy(self.x_u), "source": self.source}
+
+    @classmethod
+    def from_state(cls, s: dict) -> Calibration:
+        return cls(LatentPrior.from_state(s["prior"]), s["model_error"].numpy(), s["x_u"].numpy(), s["source"])
+
+
+@torch.no_grad()
+def _encode_all(model: DGNO, a: np.ndarray, batch: int = 200) -> Tensor:
+    p = next(model.parameters())
+    out = [model.encode(torch.from_numpy(a[i : i + batch]).to(p.device, p.dtype), sample=False)[0].cpu()
+           for i in range(0, len(a), batch)]
+    return torch.cat(out)
+
+
+@torch.no_grad()
+def model_error_field(model: DGNO, a: np.ndarray, u: np.ndarray, x_u: np.ndarray) -> np.ndarray:
+    """Per-node RMS over samples of G_u(enc(a)) - u: (N, *grid), (N, *grid_u) -> (*grid_u)."""
+    p = next(model.parameters())
+    beta = _encode_all(model, a).to(p.device, p.dtype)
+    x = torch.from_numpy(x_u.reshape(-1, x_u.shape[-1])).to(p.device, p.dtype)
+    pred = torch.cat([model.predict_u(beta[i : i + 200], x).cpu() for i in range(0, len(beta), 200)])
+    err = pred.double().numpy().reshape(u.shape) - u
+    return np.sqrt((err**2).mean(0))
+
+
+def calibrate(model: DGNO, cfg: Config, *, run: str | os.PathLike, checkpoint: str, prior: str | None = None,
+              data_dir: str | os.PathLike | None = None, refresh: bool = False) -> Calibration:
+    """The run's calibration for ``prior`` (None: the model's default), from the cache or from its data."""
+    path = Path(run) / f"inverse_{checkpoint}.pt"
+    kind = prior or ("standard" if model.variational else "fitted")
+    if path.is_file() and not refresh:
+        cal = Calibration.from_state(torch.load(path, weights_only=False))
+        if cal.prior.kind == kind:
+            return cal
+    data_dir = Path(data_dir or cfg.data.dir)
+    files = {s: data_dir / f"{s}.h5" for s in ("train", "val")}
+    for split, f in files.items():
+        if not f.is_file():
+            raise DgnoError(f"{f}: the inversion's calibration needs the run's {split} split "
+                            "(the data directory of its config, or --calibration-data DIR)")
+    val = load_h5(files["val"], require_u=True)
+    encoded = None
+    if kind == "fitted":
+        train = load_h5(files["train"], read_u=False)
+        encoded = _encode_all(model, train.a)
+    latent = choose_prior(kind, variational=model.variational, encoded=encoded, dim=model.a_decoder.d_beta)
+    cal = Calibration(latent, model_error_field(model, val.a, val.u, val.x_u), val.x_u.astype(float),
+                      {"train": str(files["train"]), "val": str(files["val"]), "checkpoint": checkpoint,
+                       "n_val": len(val)})
+    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    torch.save(cal.state(), tmp)
+    os.replace(tmp, path)
+    return cal

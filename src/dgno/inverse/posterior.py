@@ -1,0 +1,111 @@
+"""The posterior over the latent: log p(theta | y) = log p(theta) + log p(y | beta) + log p(0 | r(beta)).
+
+beta = prior.transform(theta). Observations y_k of u at free points x_k (B instances, K points each):
+
+    log p(y | beta) = -sum_k (y_k - G_u(beta)(x_k))^2 / (2 v_k),   v_k = sigma^2 + sigma_model(x_k)^2
+
+where sigma_model is the forward model's own error (estimated on the validation split; zero to switch it
+off). The virtual observables are the PDE's weak residuals with the decoded input a = E[a | beta]:
+
+    log p(0 | r) = -w * sum_t (lambda_t / 2) R_t(G(beta), G_a(beta))
+
+with the model's precisions lambda_t and a weight w (1 = the training likelihood). The particles are
+drawn once per posterior, so the density is a fixed, smooth function of theta that HMC can sample.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+
+from dgno.inverse.prior import LatentPrior
+from dgno.models import DGNO
+from dgno.weak.assembly import WeakPoints
+
+
+class LatentPosterior:
+    """Unnormalised log posterior of B independent instances: theta (..., B, d) -> (..., B)."""
+
+    def __init__(
+        self,
+        model: DGNO,
+        prior: LatentPrior,
+        x_obs: Tensor,
+        y_obs: Tensor,
+        noise_var: Tensor,
+        points: WeakPoints | None,
+        *,
+        pde_weight: float = 1.0,
+    ) -> None:
+        if x_obs.ndim != 3 or y_obs.shape != x_obs.shape[:2] or noise_var.shape != y_obs.shape:
+            raise ValueError(f"need x_obs (B, K, d), y_obs and noise_var (B, K); got {tuple(x_obs.shape)}, "
+                             f"{tuple(y_obs.shape)}, {tuple(noise_var.shape)}")
+        p = next(model.parameters())
+        self.model = model
+        self.prior = prior.to(p.device, p.dtype)
+        self.x_obs, self.y_obs, self.noise_var = (t.to(p.device, p.dtype) for t in (x_obs, y_obs, noise_var))
+        self.points = points
+        self.pde_weight = float(pde_weight)
+        self._repeated: dict[int, tuple[Tensor, Tensor, Tensor]] = {}
+        for q in model.parameters():
+            q.requires_grad_(False)
+
+    @property
+    def n_instances(self) -> int:
+        return int(self.y_obs.shape[0])
+
+    @property
+    def dim(self) -> int:
+        return self.prior.dim
+
+    def parts(self, theta: Tensor) -> dict[str, Tensor]:
+        """The log density's terms, each (..., B): 'prior', 'obs', 'pde'."""
+        lead = theta.shape[:-1]
+        if lead[-1:] != (self.n_instances,):
+            raise ValueError(f"theta must be (..., B = {self.n_instances}, d), got {tuple(theta.shape)}")
+        flat = theta.reshape(-1, theta.shape[-1])  # (M*B, d)
+        m = flat.shape[0] // self.n_instances
+        beta = self.prior.transform(flat)
+        x, y, var = self._observations(m)
+        u = self.model.predict_u_at(beta, x)  # (M*B, K)
+        misfit = (u - y) ** 2 / var
+        out = {"prior": self.prior.log_prob(flat), "obs": -0.5 * misfit.sum(-1)}
+        if self.points is not None and self.pde_weight > 0:
+            a_nodes = self.model.likelihood.mean(self.model.decode_a(beta))  # (M*B, *grid)
+            terms = self.model.physics_terms(beta, a_nodes, self.points)
+            out["pde"] = -self.pde_weight * torch.stack(list(terms.values())).sum(0)
+        else:
+            out["pde"] = torch.zeros_like(out["obs"])
+        return {k: v.reshape(lead) for k, v in out.items()}
+
+    def _observations(self, m: int) -> tuple[Tensor, Tensor, Tensor]:
+        """Observation points, values and variances repeated for m draws per instance: (m*B, K, ...).
+
+        Kept, so that the same tensors come back each call (frozen trunks recognise them)."""
+        if m not in self._repeated:
+            self._repeated[m] = (self.x_obs.repeat(m, 1, 1), self.y_obs.repeat(m, 1), self.noise_var.repeat(m, 1))
+        return self._repeated[m]
+
+    def log_prob(self, theta: Tensor) -> Tensor:
+        """(..., B, d) -> (..., B)."""
+        return sum(self.parts(theta).values())
+
+    def potential(self, theta: Tensor) -> Tensor:
+        """-sum of log_prob: the scalar potential energy of HMC (independent instances add up)."""
+        return -self.log_prob(theta).sum()
+
+    @torch.no_grad()
+    def push_forward(self, theta: Tensor, x_u: Tensor) -> dict[str, Tensor]:
+        """Fields of latent draws theta (S, B, d): u at the points x_u (N, d) -> (S, B, N); the decoded input
+        at the input nodes as its mean E[a | beta] and, for two-phase inputs, P(high phase) -> (S, B, *grid)."""
+        s, b, d = theta.shape
+        beta = self.prior.transform(theta.reshape(-1, d))
+        out = self.model.decode_a(beta)
+        result = {
+            "u": self.model.predict_u(beta, x_u).reshape(s, b, -1),
+            "a": self.model.likelihood.mean(out).reshape(s, b, *out.shape[1:]),
+            "a_mode": self.model.likelihood.mode(out).reshape(s, b, *out.shape[1:]),
+        }
+        if hasattr(self.model.likelihood, "a_lo"):
+            result["phase_prob"] = torch.sigmoid(out).reshape(s, b, *out.shape[1:])
+        return result
