@@ -79,6 +79,8 @@ def main() -> None:
     p.add_argument("--max-tree-depth", type=int, default=8)
     p.add_argument("--batch", type=int, default=10, help="instances inverted together")
     p.add_argument("--physics-check", type=int, default=4)
+    p.add_argument("--quadrature", default=None, choices=["grid", "gauss"])
+    p.add_argument("--quadrature-n", type=int, default=None)
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--name", required=True, help="results go to benchmarks/results/inverse_<name>.{json,md,png}")
@@ -86,7 +88,8 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     settings = InverseSettings(method=args.method, draws=args.draws, warmup=args.warmup, chains=args.chains,
                                seed=args.seed, pde_weight=args.pde_weight, max_tree_depth=args.max_tree_depth,
-                               physics_check=args.physics_check)
+                               physics_check=args.physics_check, quadrature=args.quadrature,
+                               quadrature_n=args.quadrature_n)
     cfg, model, ck = load_run(args.run)
     cal = calibrate(model, cfg, run=args.run, checkpoint="best")
     data = Path(args.data_dir)

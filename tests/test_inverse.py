@@ -330,3 +330,16 @@ def test_invert_bad_input_one_line_and_nothing_written(tiny_run, tmp_path, capsy
     rc = main(["invert", str(run), "--data", str(other / "test.h5"), "--out", str(tmp_path / "x"), "--method", "map"])
     err = capsys.readouterr().err
     assert rc == 2 and "does not match the run's 'darcy-pwc'" in err
+
+
+def test_invert_at_free_points_scores_against_a_fine_solve(tiny_run, tmp_path):
+    run, data = tiny_run
+    out = tmp_path / "points"
+    assert _invert(run, data, out, "--obs-at", "points", "--method", "map", "--draws", "40",
+                   "--physics-check", "0") == 0
+    s = json.loads((out / "summary.json").read_text())
+    assert s["n_obs"] == 12 and s["coverage_nodes"] == 27 * 27
+    with h5py.File(out / "posterior.h5") as h:
+        x = h["observations/x"][:]
+        assert "nodes" not in h["observations"]
+    assert not np.allclose(x * 28, np.round(x * 28))  # free positions, not grid nodes

@@ -47,6 +47,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-model-error", action="store_true",
                    help="do not add the forward model's validation error to the noise variance")
     p.add_argument("--physics-check", type=int, default=8, help="posterior draws re-solved with the reference solver")
+    p.add_argument("--quadrature", default=None, choices=["grid", "gauss"],
+                   help="quadrature of the virtual observables (default: the training's)")
+    p.add_argument("--quadrature-n", type=int, default=None, help="its size (default: the training's)")
     p.add_argument("--checkpoint", default="best", choices=["best", "last"])
     p.add_argument("--calibration-data", default=None, help="data folder with the run's train/val splits")
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads")
@@ -125,7 +128,8 @@ def run_invert(args: argparse.Namespace) -> dict:
     settings = InverseSettings(
         method=args.method, draws=args.draws or (250 if args.method == "nuts" else 500), warmup=args.warmup,
         chains=args.chains, seed=args.seed, pde_weight=args.pde_weight, model_error=not args.no_model_error,
-        max_tree_depth=args.max_tree_depth, physics_check=args.physics_check)
+        max_tree_depth=args.max_tree_depth, physics_check=args.physics_check, quadrature=args.quadrature,
+        quadrature_n=args.quadrature_n)
     if args.threads:
         torch.set_num_threads(args.threads)
     cfg, model, ck = load_run(args.run, checkpoint=args.checkpoint)

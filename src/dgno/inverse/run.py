@@ -6,7 +6,7 @@ import json
 import math
 import os
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import h5py
@@ -42,6 +42,8 @@ class InverseSettings:
     map_starts: int = 4
     map_steps: int = 400
     physics_check: int = 8  # posterior draws re-solved with the reference solver (0: none)
+    quadrature: str | None = None  # override the training's quadrature of the virtual observables
+    quadrature_n: int | None = None
 
     def __post_init__(self) -> None:
         if self.method not in METHODS:
@@ -81,7 +83,11 @@ def build_posterior(model: DGNO, cfg: Config, cal: Calibration, obs: list[Observ
     if len({len(o) for o in obs}) != 1:
         raise DgnoError("instances inverted together need the same number of observations")
     p = next(model.parameters())
-    ws = weak_setup(cfg)
+    physics = cfg.physics
+    if settings.quadrature is not None or settings.quadrature_n is not None:
+        physics = replace(physics, quadrature=settings.quadrature or physics.quadrature,
+                          quadrature_n=settings.quadrature_n or physics.quadrature_n)
+    ws = weak_setup(replace(cfg, physics=physics))
     g = torch.Generator().manual_seed(settings.seed + 7919)
     points = weak_points(ws.sampler.sample(g), ws.rule, ws.test_function)
     points = type(points)(*(t.to(p.device, p.dtype) for t in (points.x, points.v, points.grad_v, points.weights)))
