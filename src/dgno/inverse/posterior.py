@@ -106,6 +106,7 @@ class LatentPosterior:
             "a": self.model.likelihood.mean(out).reshape(s, b, *out.shape[1:]),
             "a_mode": self.model.likelihood.mode(out).reshape(s, b, *out.shape[1:]),
         }
-        if hasattr(self.model.likelihood, "a_lo"):
-            result["phase_prob"] = torch.sigmoid(out).reshape(s, b, *out.shape[1:])
+        prob = self.model.likelihood.phase_prob(out)
+        if prob is not None:
+            result["phase_prob"] = prob.reshape(s, b, *out.shape[1:])
         return result

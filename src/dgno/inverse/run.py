@@ -142,18 +142,14 @@ def _physics_check(model_u: np.ndarray, a_draws: np.ndarray, preset_name: str | 
     """Re-solve the PDE for n posterior draws of a; how far is the decoded u from that solution?"""
     if n == 0 or preset_name is None:
         return {}
-    from dgno.config import get_preset
-    from dgno.reference.verify import _resolve_one
+    from dgno.reference.verify import solve_nodal
 
-    try:
-        preset = get_preset(preset_name)
-    except DgnoError:
-        return {"physics_check": f"skipped: no reference solver for preset {preset_name!r}"}
-    interp = "nearest" if preset_name.startswith("darcy-pwc") else "cubic"
     pick = np.linspace(0, len(a_draws) - 1, min(n, len(a_draws))).round().astype(int)
     errs = []
     for k in pick:
-        u_ref = _resolve_one((preset.solver, preset.refine, preset.source, a_draws[k], interp))
+        u_ref = solve_nodal(preset_name, a_draws[k])
+        if u_ref is None:
+            return {"physics_check": f"skipped: no reference solver for preset {preset_name!r}"}
         errs.append(_rel_l2(model_u[k].reshape(u_ref.shape), u_ref))
     return {"model_error_u_mean": float(np.mean(errs)), "model_error_u_max": float(np.max(errs)),
             "model_error_n": len(errs)}
@@ -223,9 +219,8 @@ def summarise(
             s["a_rel_l2"] = _rel_l2(out["a_mean"], t.a)
             if "phase_prob" in out:
                 lik = posterior.model.likelihood
-                mid = (lik.a_lo + lik.a_hi) / 2
                 phase = out["phase_prob"] > 0.5
-                s["phase_error_rate"] = float((phase != (t.a > mid)).mean())
+                s["phase_error_rate"] = float((phase != lik.is_high(t.a)).mean())
                 s["a_rel_l2_mode"] = _rel_l2(np.where(phase, lik.a_hi, lik.a_lo), t.a)
         a_for_check = f["a_mode"][:, b] if "phase_prob" in f else a_s
         s.update(_physics_check(u_s, a_for_check, preset, settings.physics_check))

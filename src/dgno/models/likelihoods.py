@@ -29,6 +29,14 @@ class BernoulliPhase:
         """The most probable phase at every point."""
         return torch.where(out > 0, self.a_hi, self.a_lo).to(out.dtype)
 
+    def phase_prob(self, out: Tensor) -> Tensor:
+        """P(high phase) at every point."""
+        return torch.sigmoid(out)
+
+    def is_high(self, a):
+        """Which values of a field (tensor or array) belong to the high phase."""
+        return a > (self.a_lo + self.a_hi) / 2
+
 
 @dataclass(frozen=True)
 class GaussianField:
@@ -44,3 +52,7 @@ class GaussianField:
 
     def mode(self, out: Tensor) -> Tensor:
         return out
+
+    def phase_prob(self, out: Tensor) -> None:
+        """No phases: a continuous field."""
+        return None
