@@ -20,6 +20,7 @@ from torch import Tensor
 
 from dgno.config.schema import Config
 from dgno.errors import DgnoError
+from dgno.evaluate.metrics import predict_dataset
 from dgno.inverse.prior import LatentPrior, choose_prior
 from dgno.models import DGNO
 from dgno.reference.dataset import load_h5
@@ -57,14 +58,10 @@ def _encode_all(model: DGNO, a: np.ndarray, batch: int = 200) -> Tensor:
     return torch.cat(out)
 
 
-@torch.no_grad()
 def model_error_field(model: DGNO, a: np.ndarray, u: np.ndarray, x_u: np.ndarray) -> np.ndarray:
     """Per-node RMS over samples of G_u(enc(a)) - u: (N, *grid), (N, *grid_u) -> (*grid_u)."""
-    p = next(model.parameters())
-    beta = _encode_all(model, a).to(p.device, p.dtype)
-    x = torch.from_numpy(x_u.reshape(-1, x_u.shape[-1])).to(p.device, p.dtype)
-    pred = torch.cat([model.predict_u(beta[i : i + 200], x).cpu() for i in range(0, len(beta), 200)])
-    err = pred.double().numpy().reshape(u.shape) - u
+    pred = predict_dataset(model, torch.from_numpy(a), torch.from_numpy(x_u))["u"]
+    err = pred.double().numpy() - u
     return np.sqrt((err**2).mean(0))
 
 

@@ -77,15 +77,13 @@ def fine_truth_at(ds, index: int, x: np.ndarray) -> np.ndarray:
     """The noise-free u of instance ``index`` at free points x (K, 2), from a fine reference solve."""
     from scipy.interpolate import RegularGridInterpolator
 
-    from dgno.config import get_preset
-    from dgno.reference.verify import default_interp, nodal_coefficient
+    from dgno.reference.verify import solve_nodal
 
     name = ds.attrs.get("preset")
-    if not name:
-        raise DgnoError("--obs-at points needs a data file that names its preset (to re-solve the instance)")
-    preset = get_preset(name)
-    u_fine = preset.solver.solve(nodal_coefficient(ds.a[index], default_interp(ds)), preset.source, preset.n_fine)
-    t = np.linspace(0.0, 1.0, preset.n_fine)
+    u_fine = solve_nodal(name, ds.a[index], fine=True) if name else None
+    if u_fine is None:
+        raise DgnoError("--obs-at points needs a data file of a known preset (to re-solve the instance)")
+    t = np.linspace(0.0, 1.0, u_fine.shape[0])
     return RegularGridInterpolator((t, t), u_fine, method="cubic")(x)
 
 

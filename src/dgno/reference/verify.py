@@ -50,14 +50,20 @@ def default_interp(ds: Dataset) -> str:
     return "nearest" if two_phase else "cubic"
 
 
-def solve_nodal(preset_name: str, a_nodes: np.ndarray) -> np.ndarray | None:
-    """u at the nodes for nodal values of a, with the preset's own solver and resolution (None: unknown preset)."""
+def solve_nodal(preset_name: str, a_nodes: np.ndarray, *, fine: bool = False) -> np.ndarray | None:
+    """u for nodal values of a, with the preset's own solver and resolution (None: unknown preset).
+
+    At the nodes of a (n, n), or on the solver's fine grid ((n - 1) refine + 1 per side) when ``fine``.
+    """
     from dgno.config import DATA_PRESETS, get_preset
 
     if preset_name not in DATA_PRESETS:
         return None
     preset = get_preset(preset_name)
-    return _resolve_one((preset.solver, preset.refine, preset.source, a_nodes, preset_interp(preset_name)))
+    refine = preset.refine
+    u = preset.solver.solve(nodal_coefficient(a_nodes, preset_interp(preset_name)), preset.source,
+                            (a_nodes.shape[0] - 1) * refine + 1)
+    return u if fine else u[::refine, ::refine]
 
 
 def _resolve_one(task: tuple[DarcyFD | DarcyFEM, int, float, np.ndarray, str]) -> np.ndarray:
