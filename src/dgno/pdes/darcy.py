@@ -134,3 +134,21 @@ class DarcyMixed:
         weak = points.average((s * points.grad_v).sum(-1) - self.source * points.v)  # (B, P)
         mismatch = ((s - a[..., None] * fields["u"].grad) ** 2).sum(-1)  # (B, P, Q)
         return {"weak": (weak**2).sum(-1), "constitutive": points.average(mismatch).sum(-1)}
+
+
+def darcy_fd_residual(u: Tensor, a: Tensor, source: float = 10.0) -> Tensor:
+    """Strong-form finite-difference residual of -div(a grad u) = f at the interior nodes of a grid.
+
+    u, a: nodal values (B, n, n) on the unit square ('ij' indexing, h = 1/(n - 1)) -> (B, n - 2, n - 2).
+    The same 5-point scheme with harmonic-mean faces as :class:`dgno.reference.DarcyFD`, so the
+    reference solution on that grid has zero residual; differentiable in u and a (the residual of
+    the grid-based physics-informed baselines, PINO and PI-DeepONet on the grid).
+    """
+    h2 = (1.0 / (u.shape[-1] - 1)) ** 2
+    kx = 2 * a[:, 1:, :] * a[:, :-1, :] / (a[:, 1:, :] + a[:, :-1, :])  # (B, n-1, n) faces i+1/2
+    ky = 2 * a[:, :, 1:] * a[:, :, :-1] / (a[:, :, 1:] + a[:, :, :-1])  # (B, n, n-1) faces j+1/2
+    dx = u[:, 1:, :] - u[:, :-1, :]  # (B, n-1, n)
+    dy = u[:, :, 1:] - u[:, :, :-1]  # (B, n, n-1)
+    fx, fy = kx * dx, ky * dy  # fluxes times h
+    div = (fx[:, 1:, 1:-1] - fx[:, :-1, 1:-1]) + (fy[:, 1:-1, 1:] - fy[:, 1:-1, :-1])  # (B, n-2, n-2)
+    return -div / h2 - source
