@@ -15,15 +15,12 @@ from pathlib import Path
 
 import torch
 
+from dgno.evaluate.metrics import relative_l2
 from dgno.inverse.calibration import calibrate
 from dgno.reference.dataset import load_h5
 from dgno.train.run import load_run
 
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def rel(pred: torch.Tensor, true: torch.Tensor) -> torch.Tensor:
-    return (pred - true).flatten(1).norm(dim=1) / true.flatten(1).norm(dim=1)
 
 
 def main() -> None:
@@ -45,7 +42,7 @@ def main() -> None:
     with torch.no_grad():
         beta, _ = model.encode(a, sample=False)
         out = model.decode_a(beta)
-        enc = {"mean": rel(lik.mean(out), a), "mode": rel(lik.mode(out), a)}
+        enc = {"mean": relative_l2(lik.mean(out), a), "mode": relative_l2(lik.mode(out), a)}
     theta = prior.inverse(beta).clone().requires_grad_(True)
     opt = torch.optim.Adam([theta], lr=0.02)
     for _ in range(args.steps):
@@ -55,7 +52,7 @@ def main() -> None:
         opt.step()
     with torch.no_grad():
         out = model.decode_a(prior.transform(theta))
-        best = {"mean": rel(lik.mean(out), a), "mode": rel(lik.mode(out), a)}
+        best = {"mean": relative_l2(lik.mean(out), a), "mode": relative_l2(lik.mode(out), a)}
     result = {"run": args.run, "data": args.data, "n": int(a.shape[0]), "steps": args.steps,
               "encoder_a_rel_l2": {k: float(v.mean()) for k, v in enc.items()},
               "best_latent_a_rel_l2": {k: float(v.mean()) for k, v in best.items()}}

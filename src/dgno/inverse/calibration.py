@@ -16,7 +16,6 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from torch import Tensor
 
 from dgno.config.schema import Config
 from dgno.errors import DgnoError
@@ -50,14 +49,6 @@ class Calibration:
         return cls(LatentPrior.from_state(s["prior"]), s["model_error"].numpy(), s["x_u"].numpy(), s["source"])
 
 
-@torch.no_grad()
-def _encode_all(model: DGNO, a: np.ndarray, batch: int = 200) -> Tensor:
-    p = next(model.parameters())
-    out = [model.encode(torch.from_numpy(a[i : i + batch]).to(p.device, p.dtype), sample=False)[0].cpu()
-           for i in range(0, len(a), batch)]
-    return torch.cat(out)
-
-
 def model_error_field(model: DGNO, a: np.ndarray, u: np.ndarray, x_u: np.ndarray) -> np.ndarray:
     """Per-node RMS over samples of G_u(enc(a)) - u: (N, *grid), (N, *grid_u) -> (*grid_u)."""
     pred = predict_dataset(model, torch.from_numpy(a), torch.from_numpy(x_u))["u"]
@@ -84,7 +75,7 @@ def calibrate(model: DGNO, cfg: Config, *, run: str | os.PathLike, checkpoint: s
     encoded = None
     if kind == "fitted":
         train = load_h5(files["train"], read_u=False)
-        encoded = _encode_all(model, train.a)
+        encoded = predict_dataset(model, torch.from_numpy(train.a), torch.from_numpy(train.x_u))["beta"]
     latent = choose_prior(kind, variational=model.variational, encoded=encoded, dim=model.a_decoder.d_beta)
     cal = Calibration(latent, model_error_field(model, val.a, val.u, val.x_u), val.x_u.astype(float),
                       {"train": str(files["train"]), "val": str(files["val"]), "checkpoint": checkpoint,
