@@ -5,12 +5,12 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.dgno-installed
 
-.PHONY: install demo test test-slow lint bench clean
+.PHONY: install demo test test-slow lint bench compare clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -c "import torch" 2>/dev/null || $(PY) -m pip install torch==2.13.0
-	$(PY) -m pip install -e '.[dev]'
+	$(PY) -m pip install -e '.[dev,peers]'
 	touch $(STAMP)
 
 install: $(STAMP)
@@ -29,6 +29,11 @@ lint: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) benchmarks/generate_darcy.py
+
+# the equal-budget comparison of DGNO and its baselines on darcy-pwc (about 2 hours on 2 cores)
+compare: $(STAMP)
+	test -f data/darcy-pwc/test.h5 || $(VENV)/bin/dgno generate darcy-pwc --out data/darcy-pwc --quiet
+	$(VENV)/bin/dgno bench --preset darcy-pwc --budget-minutes 15 --threads 2
 
 clean:
 	rm -rf $(VENV) runs build *.egg-info

@@ -7,10 +7,12 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-from dgno.config.schema import Config, MultiONetConfig
+from dgno.config.schema import METHODS, PHYSICS_METHODS, Config, MultiONetConfig
 from dgno.errors import DgnoError
 from dgno.models import DGNO, BernoulliPhase, GaussianField
-from dgno.nn import ACTIVATIONS, CNNEncoder, GaussianEncoder, MLPEncoder, MultiONet
+from dgno.models.baselines import FieldOperator, GridOperator, NeuralOpFNO, ONetOperator
+from dgno.nn import ACTIVATIONS, CNNEncoder, FNO2d, GaussianEncoder, MLPEncoder, MultiONet
+from dgno.nn.multionet import DeepONet
 from dgno.pdes import Darcy, DarcyMixed
 from dgno.weak import ParticleSampler, QuadratureRule, Wendland, gauss_rule, grid_rule
 
@@ -42,11 +44,12 @@ def multionet(cfg: MultiONetConfig, *, d_x: int, d_beta: int) -> MultiONet:
     )
 
 
-def encoder(cfg: Config, grid: tuple[int, ...]) -> torch.nn.Module:
+def encoder(cfg: Config, grid: tuple[int, ...], *, squash: bool = True) -> torch.nn.Module:
+    """DGNO's encoder (squashed by tanh unless variational), or with squash=False a plain body (baselines)."""
     e, d = cfg.model.encoder, cfg.model.latent_dim
     _choose("encoder kind", e.kind, ("mlp", "cnn"))
     features = 256 if e.variational else d  # width of the features the Gaussian heads read
-    squash = not e.variational
+    squash = squash and not e.variational
     if e.kind == "mlp":
         n_in = int(torch.tensor(grid).prod())
         body = MLPEncoder(n_in, e.hidden, features, activation(e.activation), squash=squash)
@@ -65,8 +68,11 @@ def pde(cfg: Config):
     return PDES[p.pde](source=p.source, interpolation=p.interpolation)
 
 
-def build_model(cfg: Config, *, x_a: Tensor, a_mean: Tensor, a_std: Tensor) -> DGNO:
-    """The DGNO model of ``cfg`` for inputs on the grid x_a (*grid, d) with per-node statistics."""
+def build_model(cfg: Config, *, x_a: Tensor, a_mean: Tensor, a_std: Tensor) -> DGNO | GridOperator:
+    """The model of ``cfg`` (DGNO or a baseline) for inputs on the grid x_a (*grid, d) with per-node statistics."""
+    _choose("model kind", cfg.model.kind, METHODS)
+    if cfg.model.kind != "dgno":
+        return build_baseline(cfg, x_a=x_a, a_mean=a_mean, a_std=a_std)
     m = cfg.model
     _choose("likelihood", m.likelihood, LIKELIHOODS)
     the_pde = pde(cfg)
@@ -89,6 +95,34 @@ def build_model(cfg: Config, *, x_a: Tensor, a_mean: Tensor, a_std: Tensor) -> D
         labeled_sigma=cfg.physics.labeled_sigma,
         kl_weight=cfg.physics.kl_weight,
     )
+
+
+def build_baseline(cfg: Config, *, x_a: Tensor, a_mean: Tensor, a_std: Tensor) -> GridOperator:
+    """PI-DeepONet, PI-MultiONet, PINO (grid residual, no labels) or a supervised DeepONet, MultiONet, FNO."""
+    m, kind = cfg.model, cfg.model.kind
+    if x_a.shape[-1] != 2 or x_a.dim() != 3:
+        raise DgnoError(f"model.kind={kind} needs inputs on a 2-D grid, got nodes of shape {tuple(x_a.shape)}")
+    common = dict(x_a=x_a, a_mean=a_mean, a_std=a_std, physics=kind in PHYSICS_METHODS,
+                  source=cfg.physics.source, residual_weight=cfg.physics.residual_weight)
+    if kind in ("pi-deeponet", "deeponet", "pi-multionet", "multionet"):
+        f = m.field
+        if kind.endswith("deeponet"):
+            net = DeepONet(2, m.latent_dim, width=f.width, depth=f.depth, act_trunk=activation(f.act_trunk),
+                           act_branch=activation(f.act_branch))
+        else:
+            net = multionet(f, d_x=2, d_beta=m.latent_dim)
+        return ONetOperator(encoder(cfg, tuple(x_a.shape[:-1]), squash=False), net, **common)
+    fno = m.fno
+    if min(fno.modes, fno.width, fno.layers, fno.proj) < 1 or fno.padding < 0:
+        raise DgnoError(f"model.fno: modes, width, layers and proj must be >= 1 and padding >= 0, got {fno}")
+    if kind == "neuralop-fno":
+        try:
+            net = NeuralOpFNO(modes=fno.modes, width=fno.width, layers=fno.layers, padding=fno.padding)
+        except ImportError as exc:
+            raise DgnoError(f"model.kind=neuralop-fno: {exc}") from None
+    else:
+        net = FNO2d(modes=fno.modes, width=fno.width, layers=fno.layers, padding=fno.padding, proj=fno.proj)
+    return FieldOperator(net, **common)
 
 
 @dataclass(frozen=True)

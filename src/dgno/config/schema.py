@@ -42,8 +42,24 @@ class MultiONetConfig:
 
 
 @dataclass(frozen=True)
+class FNOConfig:
+    modes: int = 12  # Fourier modes kept per direction
+    width: int = 64  # hidden channels
+    layers: int = 4  # Fourier layers
+    padding: int = 8  # zero padding (nodes) against wrap-around of the non-periodic boundary
+    proj: int = 128  # hidden width of the output map
+
+
+# The methods a config can train: DGNO, the physics-informed baselines (strong-form grid residual, no
+# labels) and the supervised operators (labeled pairs); "neuralop-fno" is the peer library's FNO.
+METHODS = ("dgno", "pi-deeponet", "pi-multionet", "pino", "deeponet", "multionet", "fno", "neuralop-fno")
+PHYSICS_METHODS = ("dgno", "pi-deeponet", "pi-multionet", "pino")
+
+
+@dataclass(frozen=True)
 class ModelConfig:
-    latent_dim: int = 128
+    kind: str = "dgno"  # one of METHODS
+    latent_dim: int = 128  # DGNO's latent; the branch-feature width of the (PI-)DeepONet/MultiONet baselines
     encoder: EncoderConfig = EncoderConfig()
     field: MultiONetConfig = MultiONetConfig()  # every PDE field (u, and the fluxes of the mixed form)
     a_decoder: MultiONetConfig = MultiONetConfig(width=256, act_trunk="silu_sin", act_branch="silu_id")
@@ -51,6 +67,7 @@ class ModelConfig:
     a_lo: float = 5.0
     a_hi: float = 10.0
     a_sigma: float = 0.05  # standard deviation of the Gaussian input likelihood
+    fno: FNOConfig = FNOConfig()  # the FNO of pino, fno and neuralop-fno
 
 
 @dataclass(frozen=True)
@@ -69,6 +86,7 @@ class PhysicsConfig:
     # these defaults equal the reference's weights mean(res1) + 10 mean(res2) with 100 particles, 841 nodes
     precisions: dict[str, float] = field(default_factory=lambda: {"weak": 168.2, "constitutive": 16.82})
     labeled_sigma: float = 0.01
+    residual_weight: float = 1.0  # weight of the mean squared grid residual (PI-DeepONet, PI-MultiONet, PINO)
     kl_weight: float = 1.0
 
 
@@ -82,6 +100,7 @@ class TrainConfig:
     step_size: int = 8_000  # StepLR period in optimiser steps
     gamma: float = 0.5
     val_every: int = 500
+    val_seconds: float | None = None  # also validate when this much training time has passed since the last
     log_every: int = 50
     checkpoint_every: int = 1_000
     max_minutes: float | None = None  # wall-clock budget; stops early (checkpointing) when reached

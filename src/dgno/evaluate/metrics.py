@@ -21,7 +21,7 @@ def summarise(errors: np.ndarray | Tensor, prefix: str) -> dict[str, float]:
 @torch.no_grad()
 def predict_dataset(model, a: Tensor, x_u: Tensor, *, batch_size: int = 100) -> dict[str, Tensor]:
     """Model predictions for all inputs a (N, *grid), in batches, on the model's device and dtype."""
-    p = next(model.parameters())
+    p = next(q for q in model.parameters() if q.is_floating_point())
     outs: dict[str, list[Tensor]] = {}
     x_u = x_u.to(p.device, p.dtype)
     for start in range(0, a.shape[0], batch_size):
@@ -32,8 +32,9 @@ def predict_dataset(model, a: Tensor, x_u: Tensor, *, batch_size: int = 100) -> 
 
 
 def evaluate(model, a: Tensor, u: Tensor, x_u: Tensor, *, batch_size: int = 100) -> dict[str, float]:
-    """u and decoded-a relative L2 errors (mean, std, max) and the sample count."""
+    """u and (for models that decode it) a relative L2 errors (mean, std, max) and the sample count."""
     pred = predict_dataset(model, a, x_u, batch_size=batch_size)
-    u_err = relative_l2(pred["u"].double(), u.double())
-    a_err = relative_l2(pred["a_mode"].double(), a.double())
-    return {**summarise(u_err, "u_rel_l2"), **summarise(a_err, "a_rel_l2"), "n": int(a.shape[0])}
+    out = summarise(relative_l2(pred["u"].double(), u.double()), "u_rel_l2")
+    if "a_mode" in pred:
+        out.update(summarise(relative_l2(pred["a_mode"].double(), a.double()), "a_rel_l2"))
+    return {**out, "n": int(a.shape[0])}

@@ -48,19 +48,22 @@ def _save(fig, path: Path) -> Path:
 
 
 def plot_predictions(
-    x: np.ndarray, a: np.ndarray, a_pred: np.ndarray, u: np.ndarray, u_pred: np.ndarray, path: str | os.PathLike
+    x: np.ndarray, a: np.ndarray, a_pred: np.ndarray | None, u: np.ndarray, u_pred: np.ndarray,
+    path: str | os.PathLike,
 ) -> Path:
-    """One row per sample: a, decoded a, u, predicted u, |error|; arrays (n, *grid), x (*grid, 2)."""
+    """One row per sample: a, decoded a (when the model has one), u, predicted u, |error|; arrays (n, *grid)."""
     path = writable_path(path)
-    n = a.shape[0]
-    fig, axes = plt.subplots(n, 5, figsize=(16, 3.0 * n), squeeze=False)
+    n, cols = a.shape[0], 5 if a_pred is not None else 4
+    fig, axes = plt.subplots(n, cols, figsize=(3.2 * cols, 3.0 * n), squeeze=False)
     for k in range(n):
-        _image(axes[k, 0], x, a[k], "a", "viridis")
-        _image(axes[k, 1], x, a_pred[k], "decoded a", "viridis")
-        _image(axes[k, 2], x, u[k], "u (reference)", "magma")
-        _image(axes[k, 3], x, u_pred[k], "u (predicted)", "magma")
+        row = list(axes[k])
+        _image(row.pop(0), x, a[k], "a", "viridis")
+        if a_pred is not None:
+            _image(row.pop(0), x, a_pred[k], "decoded a", "viridis")
+        _image(row[0], x, u[k], "u (reference)", "magma")
+        _image(row[1], x, u_pred[k], "u (predicted)", "magma")
         rel = np.linalg.norm(u_pred[k] - u[k]) / np.linalg.norm(u[k])
-        _image(axes[k, 4], x, np.abs(u_pred[k] - u[k]), f"|error|, rel L2 {rel:.4f}", "inferno")
+        _image(row[2], x, np.abs(u_pred[k] - u[k]), f"|error|, rel L2 {rel:.4f}", "inferno")
     fig.tight_layout()
     return _save(fig, path)
 
@@ -82,7 +85,8 @@ def plot_curves(metrics: list[dict], path: str | os.PathLike) -> Path:
     if val:
         steps = [r["step"] for r in val]
         ax2.semilogy(steps, [r["val_u_rel_l2_mean"] for r in val], label="u rel L2")
-        ax2.semilogy(steps, [r["val_a_rel_l2_mean"] for r in val], label="decoded a rel L2")
+        if all("val_a_rel_l2_mean" in r for r in val):
+            ax2.semilogy(steps, [r["val_a_rel_l2_mean"] for r in val], label="decoded a rel L2")
         ax2.legend(fontsize=8)
     ax2.set_xlabel("step")
     ax2.set_title("validation error")

@@ -131,6 +131,9 @@ def run_invert(args: argparse.Namespace) -> dict:
     if args.threads:
         torch.set_num_threads(args.threads)
     cfg, model, ck = load_run(args.run, checkpoint=args.checkpoint)
+    if cfg.model.kind != "dgno":
+        raise DgnoError(f"{args.run}: a {cfg.model.kind} run has no generative latent to invert; "
+                        "only model.kind=dgno runs can be inverted")
     ds = None
     if args.data is not None:
         ds = load_h5(args.data)

@@ -4,6 +4,7 @@
 - :mod:`dgno.nn.mlp`: a fully connected network;
 - :mod:`dgno.nn.multionet`: MultiONet / DeepONet with forward-mode spatial derivatives, trunk shared
   across the batch;
+- :mod:`dgno.nn.fno`: a compact 2-D Fourier neural operator (for the PINO and FNO baselines);
 - :mod:`dgno.nn.encoders`: MLP, CNN and Gaussian encoders from a gridded input to a latent.
 """
 
@@ -23,6 +24,7 @@ from dgno.nn.activations import (
     TanhSin,
 )
 from dgno.nn.encoders import CNNEncoder, GaussianEncoder, MLPEncoder
+from dgno.nn.fno import FNO2d, SpectralConv2d
 from dgno.nn.mlp import MLP
 from dgno.nn.multionet import DeepONet, Jet, MultiONet, TrunkFeatures
 
@@ -33,6 +35,7 @@ __all__ = [
     "Activation",
     "CNNEncoder",
     "DeepONet",
+    "FNO2d",
     "GaussianEncoder",
     "Identity",
     "Jet",
@@ -43,6 +46,7 @@ __all__ = [
     "SiLUId",
     "SiLUSin",
     "Sin",
+    "SpectralConv2d",
     "Tanh",
     "TanhSin",
     "TrunkFeatures",

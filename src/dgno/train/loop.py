@@ -18,6 +18,7 @@ from dgno.config.schema import Config, to_dict
 from dgno.errors import DgnoError
 from dgno.evaluate.metrics import evaluate, predict_dataset
 from dgno.evaluate.plots import plot_curves, plot_predictions
+from dgno.models.baselines import count_parameters
 from dgno.train.checkpoint import load_checkpoint, save_checkpoint
 from dgno.train.data import TrainData, load_training_data
 from dgno.weak import weak_points
@@ -35,6 +36,12 @@ def pick_device(name: str) -> torch.device:
     if device.type == "cuda" and not torch.cuda.is_available():
         raise DgnoError(f"train.device={name} but CUDA is not available")
     return device
+
+
+def to_device(model: torch.nn.Module, device: torch.device, dtype: torch.dtype) -> torch.nn.Module:
+    """Move to ``device`` and cast the real floating-point tensors to ``dtype``; complex ones (the spectral
+    weights of a peer FNO) keep their type, where Module.to(dtype) would drop their imaginary parts."""
+    return model.to(device)._apply(lambda t: t.to(dtype) if t.is_floating_point() else t)
 
 
 def make_model(cfg: Config, data: TrainData, *, seed: int):
@@ -79,7 +86,7 @@ def train(
     progress: bool = True,
     log: Callable[[str], None] = print,
 ) -> dict:
-    """Train DGNO as configured, writing checkpoints, metrics and a summary to ``out_dir``."""
+    """Train the configured method (DGNO or a baseline), writing checkpoints, metrics and a summary to ``out_dir``."""
     t = cfg.train
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -98,7 +105,10 @@ def train(
     n = data.a.shape[0]
     if t.batch_size > n:
         raise DgnoError(f"train.batch_size={t.batch_size} exceeds the {n} training inputs")
-    model = make_model(cfg, data, seed=t.seed).to(device, dtype)
+    model = to_device(make_model(cfg, data, seed=t.seed), device, dtype)
+    if getattr(model, "needs_labels", False) and data.u is None:
+        raise DgnoError(f"model.kind={cfg.model.kind} is supervised: set data.n_labeled > 0 (labeled training pairs)")
+    uses_points = getattr(model, "uses_weak_points", True)
     setup = weak_setup(cfg, dim=data.x_a.shape[-1])
     rule = setup.rule.to(device=device, dtype=dtype)
     opt = _optimiser(cfg, model.parameters())
@@ -145,12 +155,13 @@ def train(
     bar = tqdm(total=t.steps, initial=step, disable=not progress, desc="train", dynamic_ncols=True)
     start = time.perf_counter() - elapsed
     budget = None if t.max_minutes is None else 60 * t.max_minutes
-    val = None
+    val, last_val = None, elapsed
     try:
         while step < t.steps and (budget is None or time.perf_counter() - start < budget):
             idx = order.next(gen)
             a = data.a[idx].to(device, dtype)
-            points = weak_points(setup.sampler.sample(gen, device=device, dtype=dtype), rule, setup.test_function)
+            points = (weak_points(setup.sampler.sample(gen, device=device, dtype=dtype), rule, setup.test_function)
+                      if uses_points else None)
             # physics only: no solutions at all; semi-supervised: u and the labeled mask of the batch
             u = data.u[idx].to(device, dtype) if data.u is not None else None
             labeled = data.labeled[idx].to(device) if data.u is not None else None
@@ -167,24 +178,27 @@ def train(
                        "seconds": elapsed, **{k: v.item() for k, v in out_loss.parts.items()}}
                 metrics_file.write(json.dumps(row) + "\n")
                 bar.set_postfix(loss=f"{row['loss']:.4g}", val=f"{best:.4f}")
-            if step % t.val_every == 0:
-                val = validate()
+            if step % t.val_every == 0 or (t.val_seconds is not None and elapsed - last_val >= t.val_seconds):
+                val, last_val = validate(), elapsed
                 bar.set_postfix(loss=f"{out_loss.total.item():.4g}", val=f"{val['u_rel_l2_mean']:.4f}")
             if step % t.checkpoint_every == 0:
                 checkpoint("last.pt")
             metrics_file.flush()
-        if val is None or step % t.val_every != 0:
+        if val is None or last_val < elapsed:
             val = validate()
         checkpoint("last.pt")
     finally:
         bar.close()
         metrics_file.close()
-    summary = {"steps": step, "seconds": elapsed, "best_val_u_rel_l2": best, "last_val": val,
-               "device": str(device), "seconds_per_step": elapsed / max(step, 1)}
+    summary = {"method": cfg.model.kind, "steps": step, "seconds": elapsed, "best_val_u_rel_l2": best,
+               "last_val": val, "device": str(device), "seconds_per_step": elapsed / max(step, 1),
+               "parameters": count_parameters(model),
+               "labels_used": int(data.labeled.sum()) if data.u is not None else 0}
     (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
     rows = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines() if line]
     plot_curves(rows, out / "curves.png")
     pred = predict_dataset(model, data.val_a[:4], data.x_u)
-    plot_predictions(data.x_u.numpy(), data.val_a[:4].numpy(), pred["a_mean"].numpy(), data.val_u[:4].numpy(),
+    a_pred = pred["a_mean"].numpy() if "a_mean" in pred else None
+    plot_predictions(data.x_u.numpy(), data.val_a[:4].numpy(), a_pred, data.val_u[:4].numpy(),
                      pred["u"].numpy(), out / "predictions_val.png")
     return summary

@@ -1,0 +1,295 @@
+"""Equal-budget comparison of DGNO with its baselines: ``dgno bench`` (and ``benchmarks/compare.py``).
+
+Every method trains from its config in ``configs/compare/<preset>/<method>.yaml`` on the same data
+for the same wall-clock budget (the loop's ``train.max_minutes``), is selected on the validation
+split (``best.pt``), and is evaluated on the test split and every out-of-distribution split. The
+result is ``compare_<preset>.json``, a markdown table and a plot of validation error against
+training time, all written atomically.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from dgno.config.schema import METHODS, PHYSICS_METHODS, load_config
+from dgno.errors import DgnoError
+
+DEFAULT_CONFIGS = Path(__file__).resolve().parents[2] / "configs" / "compare"
+# presets without their own folder of configs use those of the preset they vary
+FAMILY = {"darcy-pwc-fine": "darcy-pwc"}
+# The reference's printed relative L2 errors (their data, budgets and GPUs; digest §9.2), for context
+REFERENCE = {
+    "darcy-pwc": {"dgno": 0.0207, "pi-deeponet": 0.1651, "pi-multionet": 0.1408, "pino": 0.0434,
+                  "deeponet": 0.0161, "multionet": 0.0149, "fno": 0.0002},
+    "darcy-smooth": {"dgno": 0.0077, "pi-deeponet": 0.0116, "pi-multionet": 0.0069, "pino": 0.0326,
+                     "deeponet": 0.0063, "multionet": 0.0048, "fno": 0.0004},
+}
+LABELS = {"dgno": "DGNO", "pi-deeponet": "PI-DeepONet", "pi-multionet": "PI-MultiONet", "pino": "PINO",
+          "deeponet": "DeepONet", "multionet": "MultiONet", "fno": "FNO", "neuralop-fno": "neuraloperator FNO"}
+
+
+def method_config(configs: str | Path, preset: str, method: str) -> Path:
+    """The config file of ``method`` for ``preset`` (or for the preset it varies)."""
+    configs = Path(configs)
+    for name in (preset, FAMILY.get(preset)):
+        if name and (configs / name / f"{method}.yaml").is_file():
+            return configs / name / f"{method}.yaml"
+    raise DgnoError(f"no config for method {method!r} and preset {preset!r}: expected "
+                    f"{configs / preset / (method + '.yaml')}")
+
+
+def parse_methods(text: Sequence[str] | None) -> list[str]:
+    """Method names from 'a,b' or ['a', 'b'] (default: all), checked against the known ones."""
+    if not text:
+        return list(METHODS)
+    names = [m.strip() for item in text for m in item.split(",") if m.strip()]
+    unknown = [m for m in names if m not in METHODS]
+    if unknown:
+        raise DgnoError(f"unknown method(s) {', '.join(unknown)}; choose from {', '.join(METHODS)}")
+    return list(dict.fromkeys(names))
+
+
+def _write_atomic(path: Path, text: str) -> None:
+    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    try:
+        tmp.write_text(text)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def _val_curve(run: Path) -> list[tuple[float, float]]:
+    """(training seconds, validation u rel L2) of every validation of a run."""
+    rows = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines() if line]
+    return [(r["seconds"], r["val_u_rel_l2_mean"]) for r in rows if "val_u_rel_l2_mean" in r]
+
+
+def _evaluate_run(run: Path, data_dir: Path) -> dict:
+    """Test and OOD errors of the run's validation-selected checkpoint."""
+    from dgno.evaluate.metrics import evaluate
+    from dgno.reference.dataset import load_h5
+    from dgno.train.run import check_compatible, load_run
+
+    _, model, ck = load_run(run, checkpoint="best")
+    out = {"best_step": int(ck["step"])}
+    splits = ["test", *sorted(p.stem for p in data_dir.glob("test_ood_*.h5"))]
+    for split in splits:
+        ds = load_h5(data_dir / f"{split}.h5")
+        check_compatible(model, ds, ck, str(data_dir / f"{split}.h5"))
+        a, u, x_u = (torch.from_numpy(v) for v in (ds.a, ds.u, ds.x_u))
+        res = evaluate(model, a, u, x_u)
+        out[split] = {"u_rel_l2_mean": res["u_rel_l2_mean"], "u_rel_l2_std": res["u_rel_l2_std"], "n": res["n"]}
+    return out
+
+
+def grid_residual_floor(data_dir: Path) -> dict[str, float]:
+    """Mean relative L2 distance of the exact solution of the grid residual (what PINO and the grid
+    PI-DeepONet/PI-MultiONet converge to at best) from the reference u, on the test and OOD splits."""
+    from dgno.evaluate.metrics import relative_l2
+    from dgno.pdes import darcy_fd_solve
+    from dgno.reference.dataset import load_h5
+
+    out = {}
+    for path in [data_dir / "test.h5", *sorted(data_dir.glob("test_ood_*.h5"))]:
+        ds = load_h5(path)
+        source = float(ds.attrs.get("source_f", 10.0))
+        u = darcy_fd_solve(torch.from_numpy(ds.a).double(), source)
+        out[path.stem] = float(relative_l2(u, torch.from_numpy(ds.u).double()).mean())
+    return out
+
+
+def run_method(
+    method: str,
+    *,
+    preset: str,
+    budget_minutes: float,
+    data_dir: Path,
+    run_dir: Path,
+    configs: Path,
+    threads: int | None,
+    seed: int,
+    reuse: bool,
+    log: Callable[[str], None],
+) -> dict:
+    """Train (or reuse) one method's run for the budget and evaluate it."""
+    from dgno.reference.dataset import load_h5
+    from dgno.train import train
+
+    path = method_config(configs, preset, method)
+    overrides = [f"data.dir={data_dir}", f"data.preset={preset}", f"train.max_minutes={budget_minutes}",
+                 f"train.seed={seed}"]
+    if threads:
+        overrides.append(f"train.threads={threads}")
+    if method not in PHYSICS_METHODS:  # supervised: every training input is a labeled pair
+        n_train = len(load_h5(data_dir / "train.h5", read_u=False))
+        overrides.append(f"data.n_labeled={n_train}")
+    cfg = load_config(path, overrides)
+    stamp = {"method": method, "preset": preset, "budget_minutes": budget_minutes, "config": str(path),
+             "seed": seed, "threads": threads}
+    done = run_dir / "bench.json"
+    if reuse and done.is_file() and json.loads(done.read_text()) == stamp and (run_dir / "summary.json").is_file():
+        log(f"[bench] {method}: reusing the finished run {run_dir}")
+    else:
+        if run_dir.exists() and any(run_dir.iterdir()):
+            import shutil
+
+            shutil.rmtree(run_dir)  # a fresh run: metrics.jsonl is appended to, so start from an empty folder
+        log(f"[bench] {method}: training {path} for {budget_minutes:g} min -> {run_dir}")
+        train(cfg, run_dir, progress=False, log=log)
+        _write_atomic(done, json.dumps(stamp, indent=2) + "\n")
+    summary = json.loads((run_dir / "summary.json").read_text())
+    row = {
+        "method": method,
+        "config": str(path),
+        "physics_only": method in PHYSICS_METHODS,
+        "labels_used": summary.get("labels_used", 0),
+        "parameters": summary.get("parameters"),
+        "steps": summary["steps"],
+        "seconds": summary["seconds"],
+        "seconds_per_step": summary["seconds_per_step"],
+        "best_val_u_rel_l2": summary["best_val_u_rel_l2"],
+        "val_curve": _val_curve(run_dir),
+        **_evaluate_run(run_dir, data_dir),
+    }
+    ood = {k: v["u_rel_l2_mean"] for k, v in row.items() if k.startswith("test_ood_")}
+    log(f"[bench] {method}: test u rel L2 {row['test']['u_rel_l2_mean']:.4f} +- {row['test']['u_rel_l2_std']:.4f}"
+        + "".join(f", {k.removeprefix('test_ood_')} {v:.4f}" for k, v in ood.items())
+        + f" ({row['steps']} steps, {row['seconds_per_step']:.4f} s/step)")
+    return row
+
+
+def markdown_table(result: dict) -> str:
+    """The comparison as a markdown table (one row per method, skipped methods with their reason)."""
+    rows = [r for r in result["methods"] if "test" in r]
+    ood = sorted({k for r in rows for k in r if k.startswith("test_ood_")})
+    ref = REFERENCE.get(result["preset"], REFERENCE.get(FAMILY.get(result["preset"], ""), {}))
+    head = ["method", "labels", "test u rel L2", *[f"OOD {k.removeprefix('test_ood_')}" for k in ood],
+            "parameters", "steps", "s/step", "best val", "reference"]
+    lines = [
+        f"Equal budget: {result['budget_minutes']:g} min of training per method on {result['device']} "
+        f"({result['threads']} threads), preset {result['preset']}, data {result['data_dir']}. "
+        "Relative L2 of u on the test split (mean ± std over samples) with the checkpoint chosen on validation; "
+        "'reference' is the reference authors' printed error (their data and budget).",
+        "",
+        "| " + " | ".join(head) + " |",
+        "|" + "---|" * len(head),
+    ]
+    for r in rows:
+        t = r["test"]
+        cells = [LABELS.get(r["method"], r["method"]), str(r["labels_used"]) if r["labels_used"] else "none (physics)",
+                 f"{t['u_rel_l2_mean']:.4f} ± {t['u_rel_l2_std']:.4f}",
+                 *[f"{r[k]['u_rel_l2_mean']:.4f}" if k in r else "–" for k in ood],
+                 f"{r['parameters']:,}", str(r["steps"]), f"{r['seconds_per_step']:.4f}",
+                 f"{r['best_val_u_rel_l2']:.4f}", f"{ref[r['method']]:.4f}" if r["method"] in ref else "–"]
+        lines.append("| " + " | ".join(cells) + " |")
+    floor = result.get("grid_residual_floor")
+    if floor:
+        lines.append("")
+        lines.append("Grid-residual floor (the exact solution of the finite-difference residual on the input grid, "
+                     "the best PINO and the grid PI-DeepONet/PI-MultiONet can reach, against the reference u): "
+                     + ", ".join(f"{k} {v:.4f}" for k, v in floor.items()) + ".")
+    for r in result["methods"]:
+        if "test" not in r:
+            lines.append(f"\n{LABELS.get(r['method'], r['method'])}: not run ({r['skipped']})")
+    return "\n".join(lines) + "\n"
+
+
+def plot_comparison(result: dict, path: Path) -> None:
+    """Validation u error against training time, one line per method (dashed: supervised)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(8, 5))
+    for r in result["methods"]:
+        if not r.get("val_curve"):
+            continue
+        t, e = np.array(r["val_curve"]).T
+        ax.semilogy(t / 60, e, "-" if r["physics_only"] else "--", marker=".", ms=3,
+                    label=LABELS.get(r["method"], r["method"]) + ("" if r["physics_only"] else " (labels)"))
+    ax.set_xlabel("training time (minutes)")
+    ax.set_ylabel("validation u relative L2")
+    ax.set_title(f"{result['preset']}: {result['budget_minutes']:g} min per method")
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    tmp = path.with_name(f".{path.stem}.tmp{os.getpid()}{path.suffix}")
+    try:
+        fig.savefig(tmp, dpi=120)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+        plt.close(fig)
+
+
+def compare(
+    preset: str,
+    *,
+    budget_minutes: float,
+    methods: Sequence[str] | None = None,
+    data_dir: str | Path | None = None,
+    runs_dir: str | Path = "runs/compare",
+    results_dir: str | Path = "benchmarks/results",
+    configs: str | Path = DEFAULT_CONFIGS,
+    threads: int | None = None,
+    seed: int = 0,
+    reuse: bool = False,
+    log: Callable[[str], None] = print,
+) -> dict:
+    """Train and evaluate every method for the same budget; write compare_<preset>.{json,md,png}."""
+    from dgno.config import get_preset
+
+    get_preset(preset)  # an unknown preset is an error that lists the known ones
+    names = parse_methods(methods)
+    if budget_minutes <= 0:
+        raise DgnoError(f"--budget-minutes must be positive, got {budget_minutes}")
+    data_dir = Path(data_dir) if data_dir is not None else Path("data") / preset
+    for split in ("train", "val", "test"):
+        if not (data_dir / f"{split}.h5").is_file():
+            raise DgnoError(f"{data_dir / (split + '.h5')}: missing "
+                            f"(generate it: dgno generate {preset} --out {data_dir})")
+    configs, runs_dir, results_dir = Path(configs), Path(runs_dir) / preset, Path(results_dir)
+    for m in names:  # every config must exist and load before hours of training start
+        load_config(method_config(configs, preset, m))
+    floor = grid_residual_floor(data_dir)
+    log("[bench] grid-residual floor (exact grid solution against the reference u): "
+        + ", ".join(f"{k} {v:.4f}" for k, v in floor.items()))
+    results_dir.mkdir(parents=True, exist_ok=True)
+    started = time.strftime("%Y-%m-%dT%H:%M:%S")
+    rows: list[dict] = []
+    stem = results_dir / f"compare_{preset}"
+
+    def write(complete: bool) -> dict:
+        result = {
+            "preset": preset, "budget_minutes": budget_minutes, "data_dir": str(data_dir), "started": started,
+            "complete": complete, "grid_residual_floor": floor,
+            "device": "cuda" if torch.cuda.is_available() else "cpu",
+            "threads": threads or torch.get_num_threads(), "torch": torch.__version__, "seed": seed, "methods": rows,
+        }
+        _write_atomic(stem.with_suffix(".json"), json.dumps(result, indent=2) + "\n")
+        _write_atomic(stem.with_suffix(".md"), markdown_table(result))
+        plot_comparison(result, stem.with_suffix(".png"))
+        return result
+
+    for m in names:
+        try:
+            rows.append(run_method(m, preset=preset, budget_minutes=budget_minutes, data_dir=data_dir,
+                                   run_dir=runs_dir / m, configs=configs, threads=threads, seed=seed, reuse=reuse,
+                                   log=log))
+        except DgnoError as exc:
+            if m != "neuralop-fno" or "not installed" not in str(exc):
+                raise
+            log(f"[bench] {m}: skipped ({exc})")
+            rows.append({"method": m, "skipped": str(exc)})
+        write(complete=False)  # the table so far, after every method
+    result = write(complete=True)
+    log(f"[bench] wrote {stem}.json, .md and .png")
+    return result
