@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import torch
 
-from dgno.bench import markdown_table, method_config, parse_methods
+from dgno.bench import available_methods, markdown_table, method_config, parse_methods
 from dgno.cli import main
 from dgno.config import get_preset
 from dgno.config.schema import METHODS, PHYSICS_METHODS, load_config
@@ -106,6 +106,26 @@ def test_physics_loss_is_the_mean_squared_grid_residual_and_vanishes_at_the_grid
             return torch.where(inside, noisy / torch.where(inside, m, 1.0), 0.0)
 
     torch.testing.assert_close(_field_operator(Noisy()).loss(a, None).total, want)
+
+
+def test_central_residual_variant_is_the_reference_baselines_loss(data_dir):
+    ds = load_h5(data_dir / "test.h5")
+    a = torch.from_numpy(ds.a)
+
+    class Zero(torch.nn.Module):
+        def forward(self, z):
+            return torch.zeros_like(z)
+
+    model = _field_operator(Zero())
+    model.residual = "fd-central"
+    assert model.loss(a, None).total.item() == pytest.approx(100.0)  # r = -f on the 25 x 25 inner nodes
+    cfg = load_config(method_config(CONFIGS, "darcy-pwc", "pino-central"), tiny("pino"))
+    assert cfg.model.kind == "pino" and cfg.physics.residual == "fd-central"
+    with pytest.raises(DgnoError, match=r"physics\.residual"):
+        from dgno.config.build import build_model
+
+        bad = load_config(method_config(CONFIGS, "darcy-pwc", "pino"), [*tiny("pino"), "physics.residual=fem"])
+        build_model(bad, x_a=torch.from_numpy(ds.x_a).float(), a_mean=a.mean(0).float(), a_std=a.std(0).float())
 
 
 def test_supervised_loss_is_the_squared_relative_error_of_the_labeled_samples(data_dir):
@@ -285,6 +305,10 @@ def test_parse_methods_and_table_of_skipped_methods():
     assert parse_methods(["dgno,pino", "fno", "pino"]) == ["dgno", "pino", "fno"]
     with pytest.raises(DgnoError):
         parse_methods(["dgno", "pinn"])
+    # variants are config files of the preset's folder, run when named; the fine preset uses darcy-pwc's
+    available = available_methods(CONFIGS, "darcy-pwc-fine")
+    assert available[: len(METHODS)] == list(METHODS) and "pino-central" in available
+    assert parse_methods(["pino,pino-central"], available) == ["pino", "pino-central"]
     table = markdown_table({"preset": "darcy-pwc", "budget_minutes": 1, "device": "cpu", "threads": 2,
                             "data_dir": "d", "methods": [{"method": "neuralop-fno", "skipped": "not installed"}]})
     assert "neuraloperator FNO: not run (not installed)" in table

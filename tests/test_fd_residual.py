@@ -50,3 +50,23 @@ def test_grid_solve_equals_the_reference_fd_solver(rng):
     want = np.stack([DarcyFD().solve(f, 10.0, n) for f in fields])
     np.testing.assert_allclose(u.numpy(), want, atol=1e-10 * np.abs(want).max())
     assert darcy_fd_residual(u, a, 10.0).abs().max() < 1e-8
+
+
+def test_central_residual_of_the_reference_baselines_is_second_order_on_its_inner_nodes():
+    """The reference baselines' form: (B, n, n) -> (B, n - 4, n - 4), O(h^2) for smooth a."""
+    from dgno.pdes import darcy_fd_residual_central
+
+    errs = []
+    for n in (17, 33, 65):
+        x = torch.tensor(unit_square_nodes(n))
+        X, Y = x[..., 0], x[..., 1]
+        u = torch.sin(math.pi * X) * torch.sin(math.pi * Y)
+        a = 1 + X * Y
+        ux = math.pi * torch.cos(math.pi * X) * torch.sin(math.pi * Y)
+        uy = math.pi * torch.sin(math.pi * X) * torch.cos(math.pi * Y)
+        f = -(Y * ux + a * (-(math.pi**2)) * u + X * uy + a * (-(math.pi**2)) * u)
+        r = darcy_fd_residual_central(u[None], a[None], 0.0)
+        assert r.shape == (1, n - 4, n - 4)
+        errs.append((r - f[None, 2:-2, 2:-2]).abs().max().item())
+    orders = [math.log2(errs[k] / errs[k + 1]) for k in range(2)]
+    assert all(1.8 < p < 2.2 for p in orders), (errs, orders)

@@ -32,7 +32,9 @@ REFERENCE = {
                      "deeponet": 0.0063, "multionet": 0.0048, "fno": 0.0004},
 }
 LABELS = {"dgno": "DGNO", "pi-deeponet": "PI-DeepONet", "pi-multionet": "PI-MultiONet", "pino": "PINO",
-          "deeponet": "DeepONet", "multionet": "MultiONet", "fno": "FNO", "neuralop-fno": "neuraloperator FNO"}
+          "deeponet": "DeepONet", "multionet": "MultiONet", "fno": "FNO", "neuralop-fno": "neuraloperator FNO",
+          "pino-central": "PINO, the reference's central-difference residual",
+          "pi-deeponet-central": "PI-DeepONet, the reference's central-difference residual"}
 
 
 def method_config(configs: str | Path, preset: str, method: str) -> Path:
@@ -45,14 +47,26 @@ def method_config(configs: str | Path, preset: str, method: str) -> Path:
                     f"{configs / preset / (method + '.yaml')}")
 
 
-def parse_methods(text: Sequence[str] | None) -> list[str]:
-    """Method names from 'a,b' or ['a', 'b'] (default: all), checked against the known ones."""
+def available_methods(configs: str | Path, preset: str) -> list[str]:
+    """The method names of a preset: the stems of its config files (the eight standard methods first)."""
+    configs = Path(configs)
+    folder = next((configs / p for p in (preset, FAMILY.get(preset)) if p and (configs / p).is_dir()), None)
+    stems = sorted(p.stem for p in folder.glob("*.yaml")) if folder else []
+    return [m for m in METHODS if m in stems] + [m for m in stems if m not in METHODS]
+
+
+def parse_methods(text: Sequence[str] | None, available: Sequence[str] = METHODS) -> list[str]:
+    """Method names from 'a,b' or ['a', 'b'] (default: the standard methods), checked against ``available``.
+
+    A method is a config file name in configs/compare/<preset>/; besides the standard eight
+    (``model.kind`` names) a folder may hold variants such as pino-central (run only when named).
+    """
     if not text:
         return list(METHODS)
     names = [m.strip() for item in text for m in item.split(",") if m.strip()]
-    unknown = [m for m in names if m not in METHODS]
+    unknown = [m for m in names if m not in available]
     if unknown:
-        raise DgnoError(f"unknown method(s) {', '.join(unknown)}; choose from {', '.join(METHODS)}")
+        raise DgnoError(f"unknown method(s) {', '.join(unknown)}; choose from {', '.join(available)}")
     return list(dict.fromkeys(names))
 
 
@@ -127,7 +141,8 @@ def run_method(
                  f"train.seed={seed}"]
     if threads:
         overrides.append(f"train.threads={threads}")
-    if method not in PHYSICS_METHODS:  # supervised: every training input is a labeled pair
+    kind = load_config(path).model.kind
+    if kind not in PHYSICS_METHODS:  # supervised: every training input is a labeled pair
         n_train = len(load_h5(data_dir / "train.h5", read_u=False))
         overrides.append(f"data.n_labeled={n_train}")
     cfg = load_config(path, overrides)
@@ -147,8 +162,9 @@ def run_method(
     summary = json.loads((run_dir / "summary.json").read_text())
     row = {
         "method": method,
+        "kind": kind,
         "config": str(path),
-        "physics_only": method in PHYSICS_METHODS,
+        "physics_only": kind in PHYSICS_METHODS,
         "labels_used": summary.get("labels_used", 0),
         "parameters": summary.get("parameters"),
         "steps": summary["steps"],
@@ -176,7 +192,8 @@ def markdown_table(result: dict) -> str:
         f"Equal budget: {result['budget_minutes']:g} min of training per method on {result['device']} "
         f"({result['threads']} threads), preset {result['preset']}, data {result['data_dir']}. "
         "Relative L2 of u on the test split (mean ± std over samples) with the checkpoint chosen on validation; "
-        "'reference' is the reference authors' printed error (their data and budget).",
+        "'reference' is the reference authors' printed error for that kind of method (their data, budget, "
+        "and the central-difference residual for the grid baselines).",
         "",
         "| " + " | ".join(head) + " |",
         "|" + "---|" * len(head),
@@ -187,7 +204,7 @@ def markdown_table(result: dict) -> str:
                  f"{t['u_rel_l2_mean']:.4f} ± {t['u_rel_l2_std']:.4f}",
                  *[f"{r[k]['u_rel_l2_mean']:.4f}" if k in r else "–" for k in ood],
                  f"{r['parameters']:,}", str(r["steps"]), f"{r['seconds_per_step']:.4f}",
-                 f"{r['best_val_u_rel_l2']:.4f}", f"{ref[r['method']]:.4f}" if r["method"] in ref else "–"]
+                 f"{r['best_val_u_rel_l2']:.4f}", f"{ref[r['kind']]:.4f}" if r.get("kind") in ref else "–"]
         lines.append("| " + " | ".join(cells) + " |")
     floor = result.get("grid_residual_floor")
     if floor:
@@ -248,7 +265,9 @@ def compare(
     from dgno.config import get_preset
 
     get_preset(preset)  # an unknown preset is an error that lists the known ones
-    names = parse_methods(methods)
+    configs = Path(configs)
+    available = available_methods(configs, preset)
+    names = sorted(parse_methods(methods, available), key=available.index)  # the table's order, whatever the CLI's
     if budget_minutes <= 0:
         raise DgnoError(f"--budget-minutes must be positive, got {budget_minutes}")
     data_dir = Path(data_dir) if data_dir is not None else Path("data") / preset
@@ -256,7 +275,7 @@ def compare(
         if not (data_dir / f"{split}.h5").is_file():
             raise DgnoError(f"{data_dir / (split + '.h5')}: missing "
                             f"(generate it: dgno generate {preset} --out {data_dir})")
-    configs, runs_dir, results_dir = Path(configs), Path(runs_dir) / preset, Path(results_dir)
+    runs_dir, results_dir = Path(runs_dir) / preset, Path(results_dir)
     for m in names:  # every config must exist and load before hours of training start
         load_config(method_config(configs, preset, m))
     floor = grid_residual_floor(data_dir)

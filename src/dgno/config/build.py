@@ -104,6 +104,8 @@ def build_baseline(cfg: Config, *, x_a: Tensor, a_mean: Tensor, a_std: Tensor) -
         raise DgnoError(f"model.kind={kind} needs inputs on a 2-D grid, got nodes of shape {tuple(x_a.shape)}")
     common = dict(x_a=x_a, a_mean=a_mean, a_std=a_std, physics=kind in PHYSICS_METHODS,
                   source=cfg.physics.source, residual_weight=cfg.physics.residual_weight)
+    _choose("physics.residual", cfg.physics.residual, ("fd", "fd-central"))
+    common["residual"] = cfg.physics.residual
     if kind in ("pi-deeponet", "deeponet", "pi-multionet", "multionet"):
         f = m.field
         if kind.endswith("deeponet"):

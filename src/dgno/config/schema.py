@@ -87,6 +87,9 @@ class PhysicsConfig:
     precisions: dict[str, float] = field(default_factory=lambda: {"weak": 168.2, "constitutive": 16.82})
     labeled_sigma: float = 0.01
     residual_weight: float = 1.0  # weight of the mean squared grid residual (PI-DeepONet, PI-MultiONet, PINO)
+    # the grid residual of those baselines: "fd" (harmonic-mean faces, the reference solver's scheme) or
+    # "fd-central" (central differences twice, the reference baselines' residual)
+    residual: str = "fd"
     kl_weight: float = 1.0
 
 

@@ -2,7 +2,8 @@
 
 Physics-informed, no labels (the reference's Darcy baselines, digest §9.1):
 
-    loss = w * mean_interior r(u, a)^2,   r = -div_h(a grad_h u) - f   (:func:`darcy_fd_residual`)
+    loss = w * mean_interior r(u, a)^2,   r = -div_h(a grad_h u) - f   (:func:`darcy_fd_residual`, or
+    the reference baselines' central-difference form :func:`darcy_fd_residual_central`)
 
   * PI-DeepONet / PI-MultiONet: an encoder of a gives the branch input beta, the operator network is
     evaluated at the grid nodes (one shared trunk evaluation for the whole batch) and the strong form
@@ -27,7 +28,9 @@ from torch import Tensor, nn
 
 from dgno.models.dgno import LossOutput
 from dgno.nn.multionet import MultiONet
-from dgno.pdes.darcy import darcy_fd_residual
+from dgno.pdes.darcy import darcy_fd_residual, darcy_fd_residual_central
+
+RESIDUALS = {"fd": darcy_fd_residual, "fd-central": darcy_fd_residual_central}
 
 
 def grid_multiplier(x: Tensor) -> Tensor:
@@ -58,8 +61,12 @@ class GridOperator(nn.Module):
         physics: bool,
         source: float = 10.0,
         residual_weight: float = 1.0,
+        residual: str = "fd",
     ) -> None:
         super().__init__()
+        if residual not in RESIDUALS:
+            raise ValueError(f"unknown grid residual {residual!r}; choose one of {', '.join(RESIDUALS)}")
+        self.residual = residual
         self.physics = physics
         self.source = source
         self.residual_weight = residual_weight
@@ -99,7 +106,7 @@ class GridOperator(nn.Module):
         pred = self(a)  # (B, *grid)
         parts: dict[str, Tensor] = {}
         if self.physics:
-            r = darcy_fd_residual(pred, a, self.source)  # (B, n-2, n-2)
+            r = RESIDUALS[self.residual](pred, a, self.source)  # (B, n-2, n-2) or (B, n-4, n-4)
             parts["residual"] = self.residual_weight * r.pow(2).flatten(1).mean(1)
         if u is not None and labeled is not None and bool(labeled.any()):
             if u.shape != pred.shape:
