@@ -267,7 +267,7 @@ def compare(
     get_preset(preset)  # an unknown preset is an error that lists the known ones
     configs = Path(configs)
     available = available_methods(configs, preset)
-    names = sorted(parse_methods(methods, available), key=available.index)  # the table's order, whatever the CLI's
+    names = parse_methods(methods, available)
     if budget_minutes <= 0:
         raise DgnoError(f"--budget-minutes must be positive, got {budget_minutes}")
     data_dir = Path(data_dir) if data_dir is not None else Path("data") / preset
@@ -278,6 +278,7 @@ def compare(
     runs_dir, results_dir = Path(runs_dir) / preset, Path(results_dir)
     for m in names:  # every config must exist and load before hours of training start
         load_config(method_config(configs, preset, m))
+    names.sort(key=available.index)  # the table's order, whatever the command line's
     floor = grid_residual_floor(data_dir)
     log("[bench] grid-residual floor (exact grid solution against the reference u): "
         + ", ".join(f"{k} {v:.4f}" for k, v in floor.items()))
