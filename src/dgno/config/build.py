@@ -14,6 +14,7 @@ from dgno.models.baselines import FieldOperator, GridOperator, NeuralOpFNO, ONet
 from dgno.nn import ACTIVATIONS, CNNEncoder, FNO2d, GaussianEncoder, MLPEncoder, MultiONet
 from dgno.nn.multionet import DeepONet
 from dgno.pdes import Darcy, DarcyMixed
+from dgno.pdes.darcy import GRID_RESIDUALS
 from dgno.weak import ParticleSampler, QuadratureRule, Wendland, gauss_rule, grid_rule
 
 PDES = {"darcy": Darcy, "darcy-mixed": DarcyMixed}
@@ -104,7 +105,7 @@ def build_baseline(cfg: Config, *, x_a: Tensor, a_mean: Tensor, a_std: Tensor) -
         raise DgnoError(f"model.kind={kind} needs inputs on a 2-D grid, got nodes of shape {tuple(x_a.shape)}")
     common = dict(x_a=x_a, a_mean=a_mean, a_std=a_std, physics=kind in PHYSICS_METHODS,
                   source=cfg.physics.source, residual_weight=cfg.physics.residual_weight)
-    _choose("physics.residual", cfg.physics.residual, ("fd", "fd-central"))
+    _choose("physics.residual", cfg.physics.residual, GRID_RESIDUALS)
     common["residual"] = cfg.physics.residual
     if kind in ("pi-deeponet", "deeponet", "pi-multionet", "multionet"):
         f = m.field

@@ -28,9 +28,7 @@ from torch import Tensor, nn
 
 from dgno.models.dgno import LossOutput
 from dgno.nn.multionet import MultiONet
-from dgno.pdes.darcy import darcy_fd_residual, darcy_fd_residual_central
-
-RESIDUALS = {"fd": darcy_fd_residual, "fd-central": darcy_fd_residual_central}
+from dgno.pdes.darcy import GRID_RESIDUALS
 
 
 def grid_multiplier(x: Tensor) -> Tensor:
@@ -64,8 +62,8 @@ class GridOperator(nn.Module):
         residual: str = "fd",
     ) -> None:
         super().__init__()
-        if residual not in RESIDUALS:
-            raise ValueError(f"unknown grid residual {residual!r}; choose one of {', '.join(RESIDUALS)}")
+        if residual not in GRID_RESIDUALS:
+            raise ValueError(f"unknown grid residual {residual!r}; choose one of {', '.join(GRID_RESIDUALS)}")
         self.residual = residual
         self.physics = physics
         self.source = source
@@ -106,7 +104,7 @@ class GridOperator(nn.Module):
         pred = self(a)  # (B, *grid)
         parts: dict[str, Tensor] = {}
         if self.physics:
-            r = RESIDUALS[self.residual](pred, a, self.source)  # (B, n-2, n-2) or (B, n-4, n-4)
+            r = GRID_RESIDUALS[self.residual](pred, a, self.source)  # (B, n-2, n-2) or (B, n-4, n-4)
             parts["residual"] = self.residual_weight * r.pow(2).flatten(1).mean(1)
         if u is not None and labeled is not None and bool(labeled.any()):
             if u.shape != pred.shape:

@@ -169,6 +169,10 @@ def darcy_fd_residual_central(u: Tensor, a: Tensor, source: float = 10.0) -> Ten
     return -div - source
 
 
+# the grid residuals of the grid baselines (physics.residual), by name
+GRID_RESIDUALS = {"fd": darcy_fd_residual, "fd-central": darcy_fd_residual_central}
+
+
 def darcy_fd_solve(a: Tensor, source: float = 10.0) -> Tensor:
     """The grid solution of :func:`darcy_fd_residual` = 0: nodal a (B, n, n) -> u (B, n, n), zero on the boundary.
 
