@@ -22,17 +22,22 @@ def test_reference_solution_has_zero_grid_residual(rng):
     assert r.abs().max().item() < 1e-8 * 10
 
 
+def _manufactured(n: int):
+    """u = sin(pi x) sin(pi y), a = 1 + x y and f = -div(a grad u) exactly, at the n x n nodes."""
+    x = torch.tensor(unit_square_nodes(n))
+    X, Y = x[..., 0], x[..., 1]
+    u = torch.sin(math.pi * X) * torch.sin(math.pi * Y)
+    a = 1 + X * Y
+    ux = math.pi * torch.cos(math.pi * X) * torch.sin(math.pi * Y)
+    uy = math.pi * torch.sin(math.pi * X) * torch.cos(math.pi * Y)
+    return u, a, -(Y * ux + a * (-(math.pi**2)) * u + X * uy + a * (-(math.pi**2)) * u)
+
+
 def test_residual_of_a_manufactured_solution_is_second_order():
     """u = sin(pi x) sin(pi y), a = 1 + x y: f = -div(a grad u) exactly; the residual is O(h^2)."""
     errs = []
     for n in (17, 33, 65):
-        x = torch.tensor(unit_square_nodes(n))
-        X, Y = x[..., 0], x[..., 1]
-        u = torch.sin(math.pi * X) * torch.sin(math.pi * Y)
-        a = 1 + X * Y
-        ux = math.pi * torch.cos(math.pi * X) * torch.sin(math.pi * Y)
-        uy = math.pi * torch.sin(math.pi * X) * torch.cos(math.pi * Y)
-        f = -(Y * ux + a * (-(math.pi**2)) * u + X * uy + a * (-(math.pi**2)) * u)
+        u, a, f = _manufactured(n)
         r = darcy_fd_residual(u[None], a[None], 0.0) - f[None, 1:-1, 1:-1]  # constant source 0, f subtracted here
         errs.append(r.abs().max().item())
     orders = [math.log2(errs[k] / errs[k + 1]) for k in range(2)]
@@ -58,13 +63,7 @@ def test_central_residual_of_the_reference_baselines_is_second_order_on_its_inne
 
     errs = []
     for n in (17, 33, 65):
-        x = torch.tensor(unit_square_nodes(n))
-        X, Y = x[..., 0], x[..., 1]
-        u = torch.sin(math.pi * X) * torch.sin(math.pi * Y)
-        a = 1 + X * Y
-        ux = math.pi * torch.cos(math.pi * X) * torch.sin(math.pi * Y)
-        uy = math.pi * torch.sin(math.pi * X) * torch.cos(math.pi * Y)
-        f = -(Y * ux + a * (-(math.pi**2)) * u + X * uy + a * (-(math.pi**2)) * u)
+        u, a, f = _manufactured(n)
         r = darcy_fd_residual_central(u[None], a[None], 0.0)
         assert r.shape == (1, n - 4, n - 4)
         errs.append((r - f[None, 2:-2, 2:-2]).abs().max().item())
