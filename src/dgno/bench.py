@@ -10,7 +10,6 @@ training time, all written atomically.
 from __future__ import annotations
 
 import json
-import os
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -20,6 +19,7 @@ import torch
 
 from dgno.config.schema import METHODS, PHYSICS_METHODS, load_config
 from dgno.errors import DgnoError
+from dgno.reference.dataset import write_text_atomic
 
 DEFAULT_CONFIGS = Path(__file__).resolve().parents[2] / "configs" / "compare"
 # presets without their own folder of configs use those of the preset they vary
@@ -33,8 +33,7 @@ REFERENCE = {
 }
 LABELS = {"dgno": "DGNO", "pi-deeponet": "PI-DeepONet", "pi-multionet": "PI-MultiONet", "pino": "PINO",
           "deeponet": "DeepONet", "multionet": "MultiONet", "fno": "FNO", "neuralop-fno": "neuraloperator FNO",
-          "pino-central": "PINO, the reference's central-difference residual",
-          "pi-deeponet-central": "PI-DeepONet, the reference's central-difference residual"}
+          "pino-central": "PINO, the reference's central-difference residual"}
 
 
 def method_config(configs: str | Path, preset: str, method: str) -> Path:
@@ -68,15 +67,6 @@ def parse_methods(text: Sequence[str] | None, available: Sequence[str] = METHODS
     if unknown:
         raise DgnoError(f"unknown method(s) {', '.join(unknown)}; choose from {', '.join(available)}")
     return list(dict.fromkeys(names))
-
-
-def _write_atomic(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    try:
-        tmp.write_text(text)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
 
 
 def _val_curve(run: Path) -> list[tuple[float, float]]:
@@ -158,7 +148,7 @@ def run_method(
             shutil.rmtree(run_dir)  # a fresh run: metrics.jsonl is appended to, so start from an empty folder
         log(f"[bench] {method}: training {path} for {budget_minutes:g} min -> {run_dir}")
         train(cfg, run_dir, progress=False, log=log)
-        _write_atomic(done, json.dumps(stamp, indent=2) + "\n")
+        write_text_atomic(done, json.dumps(stamp, indent=2) + "\n")
     summary = json.loads((run_dir / "summary.json").read_text())
     row = {
         "method": method,
@@ -220,31 +210,11 @@ def markdown_table(result: dict) -> str:
 
 def plot_comparison(result: dict, path: Path) -> None:
     """Validation u error against training time, one line per method (dashed: supervised)."""
-    import matplotlib
+    from dgno.evaluate.plots import plot_time_curves
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(8, 5))
-    for r in result["methods"]:
-        if not r.get("val_curve"):
-            continue
-        t, e = np.array(r["val_curve"]).T
-        ax.semilogy(t / 60, e, "-" if r["physics_only"] else "--", marker=".", ms=3,
-                    label=LABELS.get(r["method"], r["method"]) + ("" if r["physics_only"] else " (labels)"))
-    ax.set_xlabel("training time (minutes)")
-    ax.set_ylabel("validation u relative L2")
-    ax.set_title(f"{result['preset']}: {result['budget_minutes']:g} min per method")
-    ax.grid(True, which="both", alpha=0.3)
-    ax.legend(fontsize=8)
-    fig.tight_layout()
-    tmp = path.with_name(f".{path.stem}.tmp{os.getpid()}{path.suffix}")
-    try:
-        fig.savefig(tmp, dpi=120)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-        plt.close(fig)
+    curves = [(LABELS.get(r["method"], r["method"]) + ("" if r["physics_only"] else " (labels)"),
+               *np.array(r["val_curve"]).T, not r["physics_only"]) for r in result["methods"] if r.get("val_curve")]
+    plot_time_curves(curves, path, title=f"{result['preset']}: {result['budget_minutes']:g} min per method")
 
 
 def compare(
@@ -294,8 +264,8 @@ def compare(
             "device": "cuda" if torch.cuda.is_available() else "cpu",
             "threads": threads or torch.get_num_threads(), "torch": torch.__version__, "seed": seed, "methods": rows,
         }
-        _write_atomic(stem.with_suffix(".json"), json.dumps(result, indent=2) + "\n")
-        _write_atomic(stem.with_suffix(".md"), markdown_table(result))
+        write_text_atomic(stem.with_suffix(".json"), json.dumps(result, indent=2) + "\n")
+        write_text_atomic(stem.with_suffix(".md"), markdown_table(result))
         plot_comparison(result, stem.with_suffix(".png"))
         return result
 

@@ -147,3 +147,19 @@ def plot_reliability(levels: list[float], observed: dict[str, list[float]], path
     ax.set_title(title, fontsize=9)
     fig.tight_layout()
     return _save(fig, path)
+
+
+def plot_time_curves(curves: list[tuple[str, np.ndarray, np.ndarray, bool]], path: str | os.PathLike,
+                     *, title: str = "") -> Path:
+    """Validation error against training time: (label, seconds, errors, dashed) per method."""
+    path = writable_path(path)
+    fig, ax = plt.subplots(figsize=(8, 5))
+    for label, t, e, dashed in curves:
+        ax.semilogy(np.asarray(t) / 60, e, "--" if dashed else "-", marker=".", ms=3, label=label)
+    ax.set_xlabel("training time (minutes)")
+    ax.set_ylabel("validation u relative L2")
+    ax.set_title(title)
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    return _save(fig, path)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import time
 from pathlib import Path
 
@@ -120,7 +119,7 @@ def run_invert(args: argparse.Namespace) -> dict:
 
     from dgno.evaluate.plots import plot_inversion
     from dgno.inverse.calibration import calibrate
-    from dgno.reference.dataset import load_h5
+    from dgno.reference.dataset import load_h5, write_text_atomic
     from dgno.train.run import check_compatible, load_run
 
     settings = InverseSettings(
@@ -158,9 +157,7 @@ def run_invert(args: argparse.Namespace) -> dict:
     plot_inversion(x_a, cal.x_u, result.fields, obs.x, out / "inversion.png",
                    true_a=truth.a if truth is not None else None, true_u=truth.u if truth is not None else None,
                    title=f"{label}: {len(obs)} observations, {settings.method}")
-    tmp = out / f".summary.json.tmp{os.getpid()}"
-    tmp.write_text(json.dumps(result.summary, indent=2) + "\n")
-    os.replace(tmp, out / "summary.json")
+    write_text_atomic(out / "summary.json", json.dumps(result.summary, indent=2) + "\n")
     return result.summary
 
 
