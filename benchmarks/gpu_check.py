@@ -18,10 +18,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from dgno.config.build import build_model, weak_setup
+from dgno.config.build import build_model, weak_layout
 from dgno.config.schema import load_config
 from dgno.fields import TwoPhaseField, unit_square_nodes
-from dgno.weak import Particles, weak_points
+from dgno.weak import WeakPoints
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -30,13 +30,12 @@ def rel(a: torch.Tensor, b: torch.Tensor) -> float:
     return float((a.double().cpu() - b.double().cpu()).abs().max() / b.double().cpu().abs().max().clamp_min(1e-30))
 
 
-def run(model, batches, particles, setup, device, dtype, lr):
+def run(model, batches, points, device, dtype, lr):
     model = copy.deepcopy(model).to(device, dtype)
     opt = torch.optim.Adam(model.parameters(), lr=lr)
-    rule = setup.rule.to(device=device, dtype=dtype)
     losses, first_grads = [], None
-    for a, p in zip(batches, particles, strict=True):
-        pts = weak_points(Particles(p.centers.to(device, dtype), p.radii.to(device, dtype)), rule, setup.test_function)
+    for a, p in zip(batches, points, strict=True):
+        pts = WeakPoints(*(t.to(device, dtype) for t in (p.x, p.v, p.grad_v, p.weights)))
         loss = model.loss(a.to(device, dtype), pts).total
         opt.zero_grad()
         loss.backward()
@@ -66,16 +65,16 @@ def main() -> None:
     with torch.no_grad():  # nonzero output weights, so every parameter gets a gradient at step 1
         for net in [*model.decoders.values(), model.a_decoder]:
             net.w.normal_(0.0, 0.5)
-    setup = weak_setup(cfg)
+    layout = weak_layout(cfg, model.problem)
     gen = torch.Generator().manual_seed(1)
     batches = [a_all[torch.randint(0, 100, (25,), generator=gen)] for _ in range(args.steps)]
-    particles = [setup.sampler.sample(gen, dtype=torch.float64) for _ in range(args.steps)]
+    points = [layout.sample(gen, dtype=torch.float64) for _ in range(args.steps)]
     lr = cfg.train.lr
-    ref = run(model, batches, particles, setup, torch.device("cpu"), torch.float64, lr)
+    ref = run(model, batches, points, torch.device("cpu"), torch.float64, lr)
     label = torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu"
     result = {"device": label, "torch": torch.__version__, "steps": args.steps}
     for name, dtype in ((f"{device.type}_float64", torch.float64), (f"{device.type}_float32", torch.float32)):
-        losses, grads, params = run(model, batches, particles, setup, device, dtype, lr)
+        losses, grads, params = run(model, batches, points, device, dtype, lr)
         result[name] = {
             "loss_step1_rel": rel(losses[0], ref[0][0]),
             "loss_last_rel": rel(losses[-1], ref[0][-1]),

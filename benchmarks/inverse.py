@@ -1,11 +1,14 @@
-"""Inversion benchmark: many in-distribution and out-of-distribution instances, means of every summary
-metric, and the calibration of the credible intervals of u (table and reliability plot).
+"""Inversion benchmark for any problem: many in-distribution (and out-of-distribution) instances, means of every
+summary metric, and the calibration of the credible intervals of u and of a (tables and reliability plot).
 
-Instances i = 0..n-1 of the test split (and of an OOD split) are observed at --n-obs random interior nodes
-with noise at --snr dB (seeded by the instance), inverted --batch at a time, and scored against the truth.
+Instances i = 0..n-1 of the test split (and of an OOD split) are observed at --n-obs random grid nodes (those no
+hard constraint fixes, within the --obs-min/--obs-max window) with noise at --snr dB (seeded by the instance),
+inverted --batch at a time, and scored against the truth.
 
     python benchmarks/inverse.py --run runs/darcy_pwc_90min --data-dir data/darcy-pwc --ood tau6 \
         --method nuts --pde-weight 0 --name darcy_pwc_nuts_w0
+    python benchmarks/inverse.py --run runs/burgers_quick --data-dir data/burgers --n-id 20 --n-obs 50 \
+        --obs-min t=0.25 --snr 25 --method nuts --name burgers_quick_nuts
 """
 
 from __future__ import annotations
@@ -14,33 +17,56 @@ import argparse
 import json
 import platform
 import time
+from dataclasses import asdict, replace
 from pathlib import Path
 
 import numpy as np
 import torch
 
+from dgno.config.build import weak_layout, weak_options
+from dgno.config.runs import check_compatible, load_run
 from dgno.evaluate.plots import plot_reliability
 from dgno.inverse.calibration import calibrate
-from dgno.inverse.observations import draw_at_nodes, sigma_from_snr
+from dgno.inverse.observations import (
+    Window,
+    as_components,
+    draw_at_nodes,
+    draw_at_points,
+    free_nodes,
+    sigma_from_snr,
+)
 from dgno.inverse.run import LEVELS, InverseSettings, Truth, invert
+from dgno.invert_cli import parse_bounds, physics_solver
 from dgno.reference.dataset import load_h5
-from dgno.train.run import check_compatible, load_run
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def run_split(model, cfg, cal, ck, path: Path, n: int, args, settings: InverseSettings) -> list[dict]:
+def run_split(model, layout, cal, ck, path: Path, n: int, args, settings: InverseSettings) -> list[dict]:
     ds = load_h5(path, require_u=True)
     check_compatible(model, ds, ck, str(path))
+    problem, names = model.problem, model.output_names
+    where = Window.from_bounds(problem.domain, parse_bounds(args.obs_min, "--obs-min"),
+                               parse_bounds(args.obs_max, "--obs-max"))
+    candidates = free_nodes(problem, ds.x_u, window=where)
+    resolve = physics_solver(model, ds.attrs.get("preset") or ck.get("data_preset")) if settings.physics_check else None
     n = min(n, len(ds))
     rows = []
     for start in range(0, n, args.batch):
         idx = list(range(start, min(n, start + args.batch)))
-        obs = [draw_at_nodes(ds.x_u, ds.u[i], args.n_obs, sigma_from_snr(ds.u[i], args.snr),
-                             np.random.default_rng([args.seed, i]), source=f"{path.name}[{i}]") for i in idx]
+        obs = []
+        for i in idx:
+            rng, source = np.random.default_rng([args.seed, i]), f"{path.name}[{i}]"
+            sigma = sigma_from_snr(as_components(ds.u[i], ds.grid_u), args.snr)
+            if args.obs_at == "nodes":
+                obs.append(draw_at_nodes(ds.x_u, ds.u[i], args.n_obs, sigma, rng, candidates=candidates,
+                                         outputs=names, source=source))
+            else:
+                obs.append(draw_at_points(ds.x_u, ds.u[i], args.n_obs, sigma, rng, domain=problem.domain,
+                                          window=where, outputs=names, source=source))
         truths = [Truth(ds.a[i], ds.u[i]) for i in idx]
         t0 = time.perf_counter()
-        results = invert(model, cfg, cal, obs, truths, settings, preset=ds.attrs.get("preset"))
+        results = invert(model, layout, cal, obs, truths, settings, resolve=resolve)
         wall = time.perf_counter() - t0
         for i, r in zip(idx, results, strict=True):
             rows.append({"split": path.stem, "index": i, "batch_wall_seconds": wall, "batch": len(idx), **r.summary})
@@ -51,25 +77,66 @@ def run_split(model, cfg, cal, ck, path: Path, n: int, args, settings: InverseSe
     return rows
 
 
+def _mean_levels(rows: list[dict], key: str) -> dict[str, float] | None:
+    if not all(key in r for r in rows):
+        return None
+    return {str(lv): float(np.mean([r[key][str(lv)] for r in rows])) for lv in LEVELS}
+
+
 def means(rows: list[dict]) -> dict:
     keys = sorted({k for r in rows for k, v in r.items() if isinstance(v, int | float) and not isinstance(v, bool)})
     out = {k: float(np.mean([r[k] for r in rows if isinstance(r.get(k), int | float)])) for k in keys
            if k not in ("index", "batch")}
-    out["coverage_u"] = {str(lv): float(np.mean([r["coverage_u"][str(lv)] for r in rows])) for lv in LEVELS}
-    out["coverage_u_latent_only"] = {str(lv): float(np.mean([r["coverage_u_latent_only"][str(lv)] for r in rows]))
-                                     for lv in LEVELS}
+    for key in ("coverage_u", "coverage_u_latent_only", "coverage_a", "coverage_a_latent_only"):
+        levels = _mean_levels(rows, key)
+        if levels is not None:
+            out[key] = levels
+    names = rows[0].get("outputs_rel_l2", {})
+    if len(names) > 1:
+        out["outputs_rel_l2"] = {n: float(np.mean([r["outputs_rel_l2"][n] for r in rows])) for n in names}
     out["n"] = len(rows)
     return out
 
 
-def main() -> None:
+def markdown(result: dict, args, ck: dict, prior: str) -> list[str]:
+    summary = result["summary"]
+    window = ", ".join([i.replace("=", " >= ") for i in args.obs_min] + [i.replace("=", " <= ") for i in args.obs_max])
+    cols = ["a_rel_l2", "u_rel_l2", "phase_error_rate", "coverage90_u", "coverage95_u", "coverage90_a", "ess_min",
+            "rhat_max", "ess_per_second", "model_error_u_mean", "seconds"]
+    cols = [c for c in cols if any(c in s for s in summary.values())]
+    lines = [f"Inversion, {args.run} (step {ck.get('step')}), {args.n_obs} observations at {args.snr:g} dB"
+             f"{' where ' + window if window else ''}, {args.method}, pde weight {args.pde_weight:g}, prior {prior}",
+             "", "| split | n | " + " | ".join(cols) + " |", "|---|---|" + "---|" * len(cols)]
+    for name, s in summary.items():
+        cells = [f"{s[c]:.4g}" if c in s else "-" for c in cols]
+        lines.append(f"| {name} | {s['n']} | " + " | ".join(cells) + " |")
+    for what, where in (("u", "at the unobserved nodes that no constraint fixes"),
+                        ("a", "at the input nodes that no constraint fixes (continuous inputs)")):
+        if not any(f"coverage_{what}" in s for s in summary.values()):
+            continue
+        lines += ["", f"Coverage of the equal-tailed credible intervals of {what} {where} (predictive: with the "
+                  "model's own validation error; latent only: without)", "",
+                  "| split | " + " | ".join(f"{lv:g}" for lv in LEVELS) + " |", "|---|" + "---|" * len(LEVELS)]
+        for name, s in summary.items():
+            for label, key in (("predictive", f"coverage_{what}"), ("latent only", f"coverage_{what}_latent_only")):
+                if key in s:
+                    lines.append(f"| {name} {label} | " + " | ".join(f"{s[key][str(lv)]:.3f}" for lv in LEVELS) + " |")
+    lines += ["", f"Command: `{result['command']}`"]
+    return lines
+
+
+def main(argv: list[str] | None = None) -> dict:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--run", required=True)
-    p.add_argument("--data-dir", required=True)
+    p.add_argument("--run", required=True, help="run folder written by 'dgno train'")
+    p.add_argument("--data-dir", required=True, help="folder with test.h5 (and test_ood_<name>.h5)")
+    p.add_argument("--calibration-data", default=None, help="folder with the run's train/val (default --data-dir)")
     p.add_argument("--ood", default=None, help="OOD split name, e.g. tau6 (test_ood_<name>.h5)")
     p.add_argument("--n-id", type=int, default=20)
     p.add_argument("--n-ood", type=int, default=10)
     p.add_argument("--n-obs", type=int, default=100)
+    p.add_argument("--obs-at", default="nodes", choices=["nodes", "points"])
+    p.add_argument("--obs-min", action="append", default=[], metavar="AXIS=VALUE", help="e.g. t=0.25 (repeatable)")
+    p.add_argument("--obs-max", action="append", default=[], metavar="AXIS=VALUE")
     p.add_argument("--snr", type=float, default=25.0)
     p.add_argument("--method", default="nuts", choices=["nuts", "map"])
     p.add_argument("--pde-weight", type=float, default=1.0)
@@ -81,54 +148,51 @@ def main() -> None:
     p.add_argument("--physics-check", type=int, default=4)
     p.add_argument("--quadrature", default=None, choices=["grid", "gauss"])
     p.add_argument("--quadrature-n", type=int, default=None)
+    p.add_argument("--checkpoint", default="best", choices=["best", "last"])
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--name", required=True, help="results go to benchmarks/results/inverse_<name>.{json,md,png}")
-    args = p.parse_args()
+    p.add_argument("--name", required=True, help="results go to <results-dir>/inverse_<name>.{json,md,png}")
+    p.add_argument("--results-dir", default=str(ROOT / "benchmarks/results"))
+    args = p.parse_args(argv)
     torch.set_num_threads(args.threads)
     settings = InverseSettings(method=args.method, draws=args.draws, warmup=args.warmup, chains=args.chains,
                                seed=args.seed, pde_weight=args.pde_weight, max_tree_depth=args.max_tree_depth,
                                physics_check=args.physics_check, quadrature=args.quadrature,
                                quadrature_n=args.quadrature_n)
-    cfg, model, ck = load_run(args.run)
-    cal = calibrate(model, cfg, run=args.run, checkpoint="best")
+    cfg, model, ck = load_run(args.run, checkpoint=args.checkpoint)
     data = Path(args.data_dir)
-    groups = {"test": run_split(model, cfg, cal, ck, data / "test.h5", args.n_id, args, settings)}
+    cal = calibrate(model, run=args.run, checkpoint=args.checkpoint, data_dir=args.calibration_data or data)
+    options = weak_options(cfg)
+    options = replace(options, quadrature=args.quadrature or options.quadrature,
+                      quadrature_n=args.quadrature_n or options.quadrature_n)
+    layout = weak_layout(cfg, model.problem, options=options)
+    groups = {"test": run_split(model, layout, cal, ck, data / "test.h5", args.n_id, args, settings)}
     if args.ood:
-        groups[f"test_ood_{args.ood}"] = run_split(model, cfg, cal, ck, data / f"test_ood_{args.ood}.h5", args.n_ood,
-                                                   args, settings)
+        groups[f"test_ood_{args.ood}"] = run_split(model, layout, cal, ck, data / f"test_ood_{args.ood}.h5",
+                                                   args.n_ood, args, settings)
     summary = {name: means(rows) for name, rows in groups.items()}
-    result = {"command": "python benchmarks/inverse.py " + " ".join(
-                  f"--{k.replace('_', '-')} {v}" for k, v in vars(args).items() if v is not None),
-              "run": args.run, "checkpoint_step": ck.get("step"), "settings": vars(settings), "prior": cal.prior.kind,
+    command = "python benchmarks/inverse.py " + " ".join(
+        f"--{k.replace('_', '-')} {w}" for k, v in vars(args).items() if k != "results_dir" and v not in (None, [])
+        for w in (v if isinstance(v, list) else [v]))
+    result = {"command": command, "run": args.run, "checkpoint_step": ck.get("step"), "settings": asdict(settings),
+              "prior": cal.prior.kind, "outputs": list(model.output_names),
               "machine": {"cpu": platform.processor() or platform.machine(), "threads": args.threads,
                           "torch": torch.__version__},
               "summary": summary, "instances": [r for rows in groups.values() for r in rows]}
-    out = ROOT / "benchmarks/results"
+    out = Path(args.results_dir)
+    out.mkdir(parents=True, exist_ok=True)
     (out / f"inverse_{args.name}.json").write_text(json.dumps(result, indent=2) + "\n")
-    cols = ["a_rel_l2", "u_rel_l2", "phase_error_rate", "coverage90_u", "coverage95_u", "ess_min", "rhat_max",
-            "ess_per_second", "model_error_u_mean", "seconds"]
-    lines = [f"Inversion, {args.run} (step {ck.get('step')}), {args.n_obs} observations at {args.snr:g} dB, "
-             f"{args.method}, pde weight {args.pde_weight:g}, prior {cal.prior.kind}", "",
-             "| split | n | " + " | ".join(cols) + " |", "|---|---|" + "---|" * len(cols)]
-    for name, s in summary.items():
-        cells = [f"{s[c]:.4g}" if c in s else "-" for c in cols]
-        lines.append(f"| {name} | {s['n']} | " + " | ".join(cells) + " |")
-    lines += ["", "Coverage of the equal-tailed credible intervals of u at the unobserved interior nodes "
-              "(predictive: with the model's own error; latent only: without)", "",
-              "| split | " + " | ".join(f"{lv:g}" for lv in LEVELS) + " |", "|---|" + "---|" * len(LEVELS)]
-    for name, s in summary.items():
-        lines.append(f"| {name} predictive | " + " | ".join(f"{s['coverage_u'][str(lv)]:.3f}" for lv in LEVELS) + " |")
-        lines.append(f"| {name} latent only | "
-                     + " | ".join(f"{s['coverage_u_latent_only'][str(lv)]:.3f}" for lv in LEVELS) + " |")
-    lines += ["", f"Command: `{result['command']}`"]
+    lines = markdown(result, args, ck, cal.prior.kind)
     (out / f"inverse_{args.name}.md").write_text("\n".join(lines) + "\n")
     curves = {}
     for name, s in summary.items():
-        curves[f"{name} predictive"] = [s["coverage_u"][str(lv)] for lv in LEVELS]
-        curves[f"{name} latent only"] = [s["coverage_u_latent_only"][str(lv)] for lv in LEVELS]
+        for what in ("u", "a"):
+            for label, key in (("predictive", f"coverage_{what}"), ("latent only", f"coverage_{what}_latent_only")):
+                if key in s:
+                    curves[f"{name} {what} {label}"] = [s[key][str(lv)] for lv in LEVELS]
     plot_reliability(list(LEVELS), curves, out / f"inverse_{args.name}.png", title=args.name)
     print("\n".join(lines))
+    return result
 
 
 if __name__ == "__main__":

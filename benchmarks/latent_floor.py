@@ -15,10 +15,10 @@ from pathlib import Path
 
 import torch
 
+from dgno.config.runs import load_run
 from dgno.evaluate.metrics import relative_l2
 from dgno.inverse.calibration import calibrate
 from dgno.reference.dataset import load_h5
-from dgno.train.run import load_run
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -36,7 +36,7 @@ def main() -> None:
     cfg, model, _ = load_run(args.run)
     for q in model.parameters():
         q.requires_grad_(False)
-    prior = calibrate(model, cfg, run=args.run, checkpoint="best").prior.to(None, torch.float32)
+    prior = calibrate(model, run=args.run, checkpoint="best", data_dir=cfg.data.dir).prior.to(None, torch.float32)
     a = torch.tensor(load_h5(args.data).a[: args.n]).float()
     lik = model.likelihood
     with torch.no_grad():

@@ -1,12 +1,14 @@
-"""Seconds per optimiser step at the reference's two-phase Darcy configuration.
+"""Seconds per optimiser step at the reference's configuration of a preset.
 
-Encoder 841-512-256-128 (+tanh); u, s1, s2 MultiONets width 100 x 5 layers, l = 4; a-decoder
-width 256 x 5; batch 25; 100 particles x 25 quadrature points (configs/darcy_pwc.yaml). Times the
-shared-trunk path and the per-sample path (the trunk evaluated for every sample, as the
-reference does) back to back in one process (first all shared steps, then a quarter as many
-per-sample steps, each after warm-up), and prints the median of each.
+darcy-pwc (default, configs/darcy_pwc.yaml): encoder 841-512-256-128 (+tanh); u, s1, s2 MultiONets
+width 100 x 5 layers, l = 4; a-decoder width 256 x 5; batch 25; 100 particles x 25 quadrature points.
+burgers (configs/burgers.yaml): encoder 128-256-128-64-128; u MultiONet on (x, t) width 100 x 6,
+l = 5; batch 50; 100 time levels x 1 particle x 10 points. Times the shared-trunk path and the
+per-sample path (the trunk evaluated for every sample, as the reference does) back to back in one
+process (first all shared steps, then a quarter as many per-sample steps, each after warm-up), and
+prints the median of each. Inputs are drawn from the preset's training distribution.
 
-    python benchmarks/step_time.py [--steps 30] [--warmup 5] [--threads 2] [--device cpu] [--json]
+    python benchmarks/step_time.py [--preset burgers] [--steps 30] [--warmup 5] [--threads 2] [--device cpu] [--json]
 """
 
 from __future__ import annotations
@@ -21,23 +23,27 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from dgno.config.build import build_model, weak_setup
+from dgno.config import get_preset
+from dgno.config.build import build_model, weak_layout
 from dgno.config.schema import load_config
-from dgno.fields import TwoPhaseField, unit_square_nodes
-from dgno.weak import weak_points
 
 ROOT = Path(__file__).resolve().parents[1]
+CONFIGS = {"darcy-pwc": "configs/darcy_pwc.yaml", "burgers": "configs/burgers.yaml"}
 
 
-def make_inputs(n: int, seed: int = 0) -> torch.Tensor:
+def make_inputs(preset_name: str, n: int, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+    """n inputs from the preset's training distribution at its input nodes, and the nodes x_a."""
     rng = np.random.default_rng(seed)
-    field = TwoPhaseField()
-    return torch.tensor(np.stack([field.sample(rng).values for _ in range(n)]))
+    preset = get_preset(preset_name)
+    x_a = preset.x_a()
+    field = preset.sampler("train")
+    return torch.tensor(np.stack([field.sample(rng)(x_a) for _ in range(n)])), torch.tensor(x_a)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--config", default=str(ROOT / "configs/darcy_pwc.yaml"))
+    parser.add_argument("--preset", default="darcy-pwc", choices=sorted(CONFIGS))
+    parser.add_argument("--config", default=None, help="default: the preset's reference-size config")
     parser.add_argument("--steps", type=int, default=30)
     parser.add_argument("--warmup", type=int, default=5)
     parser.add_argument("--threads", type=int, default=2)
@@ -50,12 +56,12 @@ def main() -> None:
     device = torch.device(args.device)
     if device.type == "cpu":
         torch.set_flush_denormal(True)  # as `dgno train` does on CPU
-    cfg = load_config(args.config)
-    a_all = make_inputs(100)
-    x = torch.tensor(unit_square_nodes(29))
+    cfg = load_config(args.config or ROOT / CONFIGS[args.preset])
+    a_all, x = make_inputs(args.preset, 100)
     torch.manual_seed(0)
-    model = build_model(cfg, x_a=x.float(), a_mean=a_all.mean(0).float(), a_std=a_all.std(0).float()).to(device)
-    setup = weak_setup(cfg)
+    std = a_all.std(0).clamp_min(1e-6)
+    model = build_model(cfg, x_a=x.float(), a_mean=a_all.mean(0).float(), a_std=std.float()).to(device)
+    layout = weak_layout(cfg, model.problem)
     opt = torch.optim.Adam(model.parameters(), lr=cfg.train.lr, weight_decay=cfg.train.weight_decay)
     gen = torch.Generator().manual_seed(0)
     batch = cfg.train.batch_size
@@ -68,9 +74,7 @@ def main() -> None:
             torch.cuda.synchronize()
         start = time.perf_counter()
         a = a_all[idx].float().to(device)
-        particles = setup.sampler.sample(gen)
-        points = weak_points(type(particles)(particles.centers.to(device), particles.radii.to(device)),
-                             setup.rule, setup.test_function)
+        points = layout.sample(gen, device=device)
         loss = (compiled(a, points) if shared == "compiled" else model.loss(a, points, shared=shared)).total
         opt.zero_grad(set_to_none=True)
         loss.backward()
@@ -95,11 +99,13 @@ def main() -> None:
         "threads": args.threads,
         "device": str(device) if device.type == "cpu" else torch.cuda.get_device_name(device),
         "batch": batch,
-        "points": setup.sampler.n * len(setup.rule.weights),
+        "preset": args.preset,
+        "points": int(layout.sample(torch.Generator().manual_seed(0)).points.shape[0]),
         "parameters": sum(p.numel() for p in model.parameters()),
         "torch": torch.__version__,
         "commit": git.stdout.strip(),
-        "command": f"python benchmarks/step_time.py --steps {args.steps} --threads {args.threads} "
+        "command": f"python benchmarks/step_time.py --preset {args.preset} --steps {args.steps} "
+        f"--threads {args.threads} "
         f"--device {args.device}" + (" --compile" if args.compile else ""),
     }
     if args.out:

@@ -10,9 +10,10 @@ import torch
 
 from dgno.cli import main
 from dgno.config import get_preset
+from dgno.config.build import run_training as train
 from dgno.config.schema import load_config
 from dgno.reference import Dataset, SplitCounts, generate, load_h5, save_h5
-from dgno.train import load_checkpoint, train
+from dgno.train import load_checkpoint
 
 TINY = [
     "model.latent_dim=8", "model.encoder.hidden=[16]", "model.field.width=12", "model.field.depth=3",

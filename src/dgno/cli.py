@@ -97,6 +97,9 @@ def cmd_data_verify(args: argparse.Namespace) -> None:
     from dgno.reference.verify import default_interp, relative_l2, resolve
 
     ds = load_h5(args.file, require_u=True)
+    if ds.x_a.ndim != 3 or ds.x_a.shape[-1] != 2:
+        raise DgnoError(f"{args.file}: dgno data verify re-solves Darcy data on a square grid; this file's inputs "
+                        f"are at nodes of shape {ds.x_a.shape} (preset {ds.attrs.get('preset')!r})")
     solver = DarcyFEM() if args.solver == "fem" else DarcyFD()
     parity = 0 if solver.refine_parity == "even" else 1
     if args.refine % 2 != parity:
@@ -126,17 +129,17 @@ def cmd_data_verify(args: argparse.Namespace) -> None:
 
 # ---------------------------------------------------------------------------------- train/evaluate
 def cmd_train(args: argparse.Namespace) -> None:
+    from dgno.config.build import run_training
     from dgno.config.schema import load_config
-    from dgno.train import train
 
     cfg = load_config(args.config, args.overrides)
-    summary = train(cfg, args.out, resume=args.resume, progress=not args.quiet)
+    summary = run_training(cfg, args.out, resume=args.resume, progress=not args.quiet)
     print(json.dumps(summary, indent=2))
 
 
 def _load_eval_data(args: argparse.Namespace, model, ck):
+    from dgno.config.runs import check_compatible
     from dgno.reference.dataset import load_h5
-    from dgno.train.run import check_compatible
 
     ds = load_h5(args.data, require_u=getattr(args, "require_u", True))
     check_compatible(model, ds, ck, str(args.data))
@@ -146,33 +149,32 @@ def _load_eval_data(args: argparse.Namespace, model, ck):
 def cmd_evaluate(args: argparse.Namespace) -> None:
     import torch
 
-    from dgno.evaluate.metrics import evaluate, predict_dataset
+    from dgno.config.runs import load_run
+    from dgno.evaluate.metrics import describe_errors, evaluate, predict_dataset
     from dgno.evaluate.plots import plot_predictions
-    from dgno.reference.dataset import writable_path
-    from dgno.train.run import load_run
+    from dgno.reference.dataset import write_text_atomic
 
     _, model, ck = load_run(args.run, checkpoint=args.checkpoint)
     ds = _load_eval_data(args, model, ck)
     a, u, x_u = (torch.from_numpy(v) for v in (ds.a, ds.u, ds.x_u))
     result = {"data": str(args.data), "checkpoint": args.checkpoint, "step": ck["step"], **evaluate(model, a, u, x_u)}
-    a_text = f", decoded a rel L2 {result['a_rel_l2_mean']:.4f}" if "a_rel_l2_mean" in result else ""
-    print(f"u rel L2 {result['u_rel_l2_mean']:.4f} +- {result['u_rel_l2_std']:.4f}{a_text} "
-          f"(n = {result['n']}, step {ck['step']})")
+    print(f"{describe_errors(result)} (n = {result['n']}, step {ck['step']})")
     k = min(4, len(ds))
     pred = predict_dataset(model, a[:k], x_u)
     plot = Path(args.run) / f"predictions_{Path(args.data).stem}.png"
     a_pred = pred["a_mean"].numpy() if "a_mean" in pred else None
-    plot_predictions(ds.x_u, ds.a[:k], a_pred, ds.u[:k], pred["u"].numpy(), plot)
+    plot_predictions(ds.x_a, ds.x_u, ds.a[:k], a_pred, ds.u[:k], pred["u"].numpy(), plot,
+                     names=getattr(model, "output_names", ("u",)), triangles=ds.extras.get("triangles"))
     if args.json:
-        writable_path(args.json).write_text(json.dumps(result, indent=2) + "\n")
+        write_text_atomic(args.json, json.dumps(result, indent=2) + "\n")
 
 
 def cmd_predict(args: argparse.Namespace) -> None:
     import torch
 
+    from dgno.config.runs import load_run
     from dgno.evaluate.metrics import predict_dataset
     from dgno.reference.dataset import Dataset, save_h5
-    from dgno.train.run import load_run
 
     _, model, ck = load_run(args.run, checkpoint=args.checkpoint)
     args.require_u = False
@@ -186,7 +188,7 @@ def cmd_predict(args: argparse.Namespace) -> None:
 
 
 def cmd_invert(args: argparse.Namespace) -> None:
-    from dgno.inverse.cli import print_summary, run_invert
+    from dgno.invert_cli import print_summary, run_invert
 
     summary = run_invert(args)
     print_summary(summary)
@@ -228,12 +230,12 @@ def _demo_data(args: argparse.Namespace) -> Path:
 def cmd_demo(args: argparse.Namespace) -> None:
     import torch
 
+    from dgno.config.build import run_training
+    from dgno.config.runs import load_run
     from dgno.config.schema import load_config
     from dgno.evaluate.metrics import evaluate, predict_dataset
     from dgno.evaluate.plots import plot_predictions, plot_samples
     from dgno.reference.dataset import load_h5
-    from dgno.train import train
-    from dgno.train.run import load_run
 
     out = Path(args.out)
     data_dir = _demo_data(args)
@@ -244,7 +246,7 @@ def cmd_demo(args: argparse.Namespace) -> None:
         print(f"[demo] using the trained model in {run} (--retrain to train again)")
     else:
         print(f"[demo] training {args.config} for at most {args.minutes} minutes (physics only: no solutions read)")
-        train(cfg, run, progress=True)
+        run_training(cfg, run, progress=True)
     _, model, ck = load_run(run)
     rows = []
     for split in ("test", "test_ood_tau6", "test_ood_frac30"):
@@ -252,7 +254,7 @@ def cmd_demo(args: argparse.Namespace) -> None:
         a, u, x_u = (torch.from_numpy(v) for v in (ds.a, ds.u, ds.x_u))
         rows.append({"split": split, **evaluate(model, a, u, x_u)})
         pred = predict_dataset(model, a[:4], x_u)
-        plot_predictions(ds.x_u, ds.a[:4], pred["a_mean"].numpy(), ds.u[:4], pred["u"].numpy(),
+        plot_predictions(ds.x_a, ds.x_u, ds.a[:4], pred["a_mean"].numpy(), ds.u[:4], pred["u"].numpy(),
                          out / f"predictions_{split}.png")
     summary = {"run": str(run), "checkpoint_step": ck["step"], "data": str(data_dir), "results": rows}
     (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
@@ -262,7 +264,7 @@ def cmd_demo(args: argparse.Namespace) -> None:
     (out / "summary.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
     if args.invert_method != "none":
-        from dgno.inverse.cli import print_summary, run_invert
+        from dgno.invert_cli import print_summary, run_invert
 
         print(f"[demo] inverting test instance 0 from 100 noisy observations of u (25 dB, {args.invert_method}, "
               f"pde weight {args.invert_pde_weight:g})")
@@ -314,7 +316,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = dsub.add_parser("convert", help="convert a reference-authors .mat file to dgno's HDF5 format")
     p.add_argument("file")
     p.add_argument("--out", required=True, help="output .h5 file")
-    p.add_argument("--layout", default="auto", choices=["auto", "smh", "pwc", "pwc-companion", "inverse"])
+    p.add_argument("--layout", default="auto", choices=["auto", "smh", "pwc", "pwc-companion", "inverse", "viscid"])
     p.set_defaults(func=cmd_data_convert)
     p = dsub.add_parser("verify", help="re-solve a file's a with an independent solver and compare with its u")
     p.add_argument("file")
@@ -345,7 +347,7 @@ def build_parser() -> argparse.ArgumentParser:
             p.add_argument("--out", required=True, help="output .h5 file")
         p.set_defaults(func=func)
 
-    from dgno.inverse.cli import add_arguments
+    from dgno.invert_cli import add_arguments
 
     p = sub.add_parser("invert", help="posterior of a and u from sparse noisy observations of u (NUTS or MAP)")
     add_arguments(p)

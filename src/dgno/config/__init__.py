@@ -1,5 +1,5 @@
 """The configuration edge: the one place where names become objects."""
 
-from dgno.config.registry import DATA_PRESETS, get_preset
+from dgno.config.registry import DATA_PRESETS, PROBLEMS, get_preset, get_problem
 
-__all__ = ["DATA_PRESETS", "get_preset"]
+__all__ = ["DATA_PRESETS", "PROBLEMS", "get_preset", "get_problem"]

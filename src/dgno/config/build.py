@@ -2,23 +2,25 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Callable
+from pathlib import Path
 
 import torch
 from torch import Tensor
 
-from dgno.config.schema import METHODS, PHYSICS_METHODS, Config, MultiONetConfig
+from dgno.config.registry import get_problem
+from dgno.config.schema import METHODS, PHYSICS_METHODS, Config, MultiONetConfig, to_dict
 from dgno.errors import DgnoError
 from dgno.models import DGNO, BernoulliPhase, GaussianField
 from dgno.models.baselines import FieldOperator, GridOperator, NeuralOpFNO, ONetOperator
 from dgno.nn import ACTIVATIONS, CNNEncoder, FNO2d, GaussianEncoder, MLPEncoder, MultiONet
 from dgno.nn.multionet import DeepONet
-from dgno.pdes import Darcy, DarcyMixed
-from dgno.pdes.darcy import GRID_RESIDUALS
-from dgno.weak import ParticleSampler, QuadratureRule, Wendland, gauss_rule, grid_rule
+from dgno.train.data import TrainData, load_training_data
+from dgno.train.loop import LoopOptions, to_device, train
+from dgno.weak import WeakLayout, WeakOptions
 
-PDES = {"darcy": Darcy, "darcy-mixed": DarcyMixed}
 LIKELIHOODS = ("bernoulli", "gaussian")
+DTYPES = {"float32": torch.float32, "float64": torch.float64}
 
 
 def _choose(kind: str, value: str, options) -> None:
@@ -62,32 +64,37 @@ def encoder(cfg: Config, grid: tuple[int, ...], *, squash: bool = True) -> torch
     return GaussianEncoder(body, features, d) if e.variational else body
 
 
-def pde(cfg: Config):
-    p = cfg.physics
-    _choose("pde", p.pde, PDES)
-    _choose("interpolation", p.interpolation, ("nearest", "bicubic"))
-    return PDES[p.pde](source=p.source, interpolation=p.interpolation)
+def problem(cfg: Config):
+    """The problem (PDE) of ``cfg.physics``."""
+    _choose("interpolation", cfg.physics.interpolation, ("nearest", "bicubic"))
+    return get_problem(cfg.physics)
 
 
 def build_model(cfg: Config, *, x_a: Tensor, a_mean: Tensor, a_std: Tensor) -> DGNO | GridOperator:
-    """The model of ``cfg`` (DGNO or a baseline) for inputs on the grid x_a (*grid, d) with per-node statistics."""
+    """The model of ``cfg`` (DGNO or a baseline) for inputs at the nodes x_a (*grid_a, d_a) with per-node statistics."""
     _choose("model kind", cfg.model.kind, METHODS)
     if cfg.model.kind != "dgno":
         return build_baseline(cfg, x_a=x_a, a_mean=a_mean, a_std=a_std)
     m = cfg.model
     _choose("likelihood", m.likelihood, LIKELIHOODS)
-    the_pde = pde(cfg)
-    missing = sorted(set(the_pde.terms) - set(cfg.physics.precisions))
+    the_problem = problem(cfg)
+    missing = sorted(set(the_problem.terms) - set(cfg.physics.precisions))
     if missing:
         raise DgnoError(f"physics.precisions needs a value for {', '.join(missing)}")
-    d_x, grid = x_a.shape[-1], tuple(x_a.shape[:-1])
-    decoders = {f.name: multionet(m.field, d_x=d_x, d_beta=m.latent_dim) for f in the_pde.fields}
+    d_x, grid = the_problem.domain.dim, tuple(x_a.shape[:-1])
+    spec = the_problem.input
+    if spec.output is None and x_a.shape[-1] != d_x:
+        raise DgnoError(f"the input nodes have {x_a.shape[-1]} coordinates but the {cfg.physics.pde} domain has {d_x}")
+    if m.likelihood == "bernoulli" and spec.output is not None:
+        raise DgnoError(f"model.likelihood=bernoulli needs an input decoder; {cfg.physics.pde} reads a from its "
+                        f"output {spec.output!r}: use model.likelihood=gaussian")
+    decoders = {f.name: multionet(m.field, d_x=d_x, d_beta=m.latent_dim) for f in the_problem.fields}
     likelihood = BernoulliPhase(m.a_lo, m.a_hi) if m.likelihood == "bernoulli" else GaussianField(m.a_sigma)
     return DGNO(
         encoder=encoder(cfg, grid),
         decoders=decoders,
-        a_decoder=multionet(m.a_decoder, d_x=d_x, d_beta=m.latent_dim),
-        pde=the_pde,
+        a_decoder=multionet(m.a_decoder, d_x=d_x, d_beta=m.latent_dim) if spec.output is None else None,
+        problem=the_problem,
         likelihood=likelihood,
         x_a=x_a,
         a_mean=a_mean,
@@ -99,51 +106,114 @@ def build_model(cfg: Config, *, x_a: Tensor, a_mean: Tensor, a_std: Tensor) -> D
 
 
 def build_baseline(cfg: Config, *, x_a: Tensor, a_mean: Tensor, a_std: Tensor) -> GridOperator:
-    """PI-DeepONet, PI-MultiONet, PINO (grid residual, no labels) or a supervised DeepONet, MultiONet, FNO."""
+    """PI-DeepONet, PI-MultiONet, PINO (physics, no labels) or a supervised DeepONet, MultiONet, FNO for the
+    problem of ``cfg.physics``, which declares the grid residual (``physics.residual``) and input map they use."""
     m, kind = cfg.model, cfg.model.kind
-    if x_a.shape[-1] != 2 or x_a.dim() != 3:
-        raise DgnoError(f"model.kind={kind} needs inputs on a 2-D grid, got nodes of shape {tuple(x_a.shape)}")
-    common = dict(x_a=x_a, a_mean=a_mean, a_std=a_std, physics=kind in PHYSICS_METHODS,
-                  source=cfg.physics.source, residual_weight=cfg.physics.residual_weight)
-    _choose("physics.residual", cfg.physics.residual, GRID_RESIDUALS)
-    common["residual"] = cfg.physics.residual
-    if kind in ("pi-deeponet", "deeponet", "pi-multionet", "multionet"):
-        f = m.field
-        if kind.endswith("deeponet"):
-            net = DeepONet(2, m.latent_dim, width=f.width, depth=f.depth, act_trunk=activation(f.act_trunk),
-                           act_branch=activation(f.act_branch))
+    the_problem = problem(cfg)
+    schemes = getattr(the_problem, "grid_schemes", None)
+    if schemes is None:
+        raise DgnoError(f"model.kind={kind}: the problem {cfg.physics.pde!r} declares no grid residual "
+                        "(grid_schemes, grid_input, grid_residual) for the baselines")
+    _choose("physics.residual", cfg.physics.residual, schemes)
+    d_x = the_problem.domain.dim
+    common = dict(problem=the_problem, x_a=x_a, a_mean=a_mean, a_std=a_std, physics=kind in PHYSICS_METHODS,
+                  residual_weight=cfg.physics.residual_weight, scheme=cfg.physics.residual)
+    try:
+        if kind in ("pi-deeponet", "deeponet", "pi-multionet", "multionet"):
+            f = m.field
+            if kind.endswith("deeponet"):
+                net = DeepONet(d_x, m.latent_dim, width=f.width, depth=f.depth, act_trunk=activation(f.act_trunk),
+                               act_branch=activation(f.act_branch))
+            else:
+                net = multionet(f, d_x=d_x, d_beta=m.latent_dim)
+            # collocation points per step of a strong residual: physics.particles
+            return ONetOperator(encoder(cfg, tuple(x_a.shape[:-1]), squash=False), net,
+                                collocation=cfg.physics.particles, seed=cfg.train.seed, **common)
+        if d_x != 2:
+            raise DgnoError(f"model.kind={kind} is a 2-D FNO; the {cfg.physics.pde} domain has {d_x} dimensions")
+        fno = m.fno
+        if min(fno.modes, fno.width, fno.layers, fno.proj) < 1 or fno.padding < 0:
+            raise DgnoError(f"model.fno: modes, width, layers and proj must be >= 1 and padding >= 0, got {fno}")
+        if kind == "neuralop-fno":
+            try:
+                net = NeuralOpFNO(modes=fno.modes, width=fno.width, layers=fno.layers, padding=fno.padding)
+            except ImportError as exc:
+                raise DgnoError(f"model.kind=neuralop-fno: {exc}") from None
         else:
-            net = multionet(f, d_x=2, d_beta=m.latent_dim)
-        return ONetOperator(encoder(cfg, tuple(x_a.shape[:-1]), squash=False), net, **common)
-    fno = m.fno
-    if min(fno.modes, fno.width, fno.layers, fno.proj) < 1 or fno.padding < 0:
-        raise DgnoError(f"model.fno: modes, width, layers and proj must be >= 1 and padding >= 0, got {fno}")
-    if kind == "neuralop-fno":
-        try:
-            net = NeuralOpFNO(modes=fno.modes, width=fno.width, layers=fno.layers, padding=fno.padding)
-        except ImportError as exc:
-            raise DgnoError(f"model.kind=neuralop-fno: {exc}") from None
-    else:
-        net = FNO2d(modes=fno.modes, width=fno.width, layers=fno.layers, padding=fno.padding, proj=fno.proj)
-    return FieldOperator(net, **common)
+            net = FNO2d(modes=fno.modes, width=fno.width, layers=fno.layers, padding=fno.padding, proj=fno.proj)
+        return FieldOperator(net, **common)
+    except ValueError as exc:
+        raise DgnoError(f"model.kind={kind}: {exc}") from None
 
 
-@dataclass(frozen=True)
-class WeakSetup:
-    """Everything that makes the weak points of one step: particles, quadrature, test function."""
-
-    sampler: ParticleSampler
-    rule: QuadratureRule
-    test_function: Wendland
-
-
-def weak_setup(cfg: Config, *, dim: int = 2) -> WeakSetup:
+def weak_options(cfg: Config) -> WeakOptions:
     p = cfg.physics
     _choose("quadrature", p.quadrature, ("grid", "gauss"))
+    return WeakOptions(particles=p.particles, r_min=p.r_min, r_max=p.r_max, sampling=p.sampling,
+                       quadrature=p.quadrature, quadrature_n=p.quadrature_n, smoothness=p.smoothness, levels=p.levels)
+
+
+def weak_layout(cfg: Config, the_problem=None, *, options: WeakOptions | None = None) -> WeakLayout:
+    """The weak layout of the problem with the config's physics options (or ``options``)."""
+    the_problem = problem(cfg) if the_problem is None else the_problem
     try:
-        sampler = ParticleSampler(n=p.particles, r_min=p.r_min, r_max=p.r_max, lower=(0.0,) * dim,
-                                  upper=(1.0,) * dim, method=p.sampling)
-        rule = grid_rule(p.quadrature_n, dim) if p.quadrature == "grid" else gauss_rule(p.quadrature_n, dim=dim)
-        return WeakSetup(sampler, rule, Wendland(dim=dim, smoothness=p.smoothness))
+        return the_problem.weak_layout(weak_options(cfg) if options is None else options)
     except ValueError as exc:
         raise DgnoError(f"physics: {exc}") from None
+
+
+def make_model(cfg: Config, data: TrainData, *, seed: int):
+    """The model of ``cfg`` with its initial weights drawn from ``seed`` (global RNG untouched)."""
+    std = data.a.std(0).clamp_min(1e-6)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        return build_model(cfg, x_a=data.x_a.float(), a_mean=data.a.mean(0).float(), a_std=std.float())
+
+
+def pick_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        device = torch.device(name)
+    except RuntimeError:
+        raise DgnoError(f"train.device: unknown device {name!r}") from None
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise DgnoError(f"train.device={name} but CUDA is not available")
+    return device
+
+
+def optimiser(cfg: Config, params) -> torch.optim.Optimizer:
+    t = cfg.train
+    if t.optimizer == "adam":
+        return torch.optim.Adam(params, lr=t.lr, weight_decay=t.weight_decay)
+    if t.optimizer == "adamw":
+        return torch.optim.AdamW(params, lr=t.lr, weight_decay=t.weight_decay)
+    raise DgnoError(f"unknown optimizer {t.optimizer!r}; choose adam or adamw")
+
+
+def run_training(cfg: Config, out_dir: str | Path, *, resume: bool = False, progress: bool = True,
+                 log: Callable[[str], None] = print) -> dict:
+    """Build everything ``cfg`` names (data, problem, model, layout, optimiser) and run the training loop."""
+    t = cfg.train
+    if t.dtype not in DTYPES:
+        raise DgnoError(f"train.dtype must be one of {', '.join(DTYPES)}, got {t.dtype!r}")
+    if t.batch_size < 1 or t.steps < 0:
+        raise DgnoError("train.batch_size must be >= 1 and train.steps >= 0")
+    device, dtype = pick_device(t.device), DTYPES[t.dtype]
+    if t.threads:
+        torch.set_num_threads(t.threads)
+    d = cfg.data
+    data = load_training_data(d.dir, preset=d.preset, n_train=d.n_train, n_labeled=d.n_labeled)
+    if t.batch_size > data.a.shape[0]:
+        raise DgnoError(f"train.batch_size={t.batch_size} exceeds the {data.a.shape[0]} training inputs")
+    model = to_device(make_model(cfg, data, seed=t.seed), device, dtype)
+    if getattr(model, "needs_labels", False) and data.u is None:
+        raise DgnoError(f"model.kind={cfg.model.kind} is supervised: set data.n_labeled > 0 (labeled training pairs)")
+    layout = weak_layout(cfg, model.problem) if getattr(model, "uses_weak_points", True) else None
+    opt = optimiser(cfg, model.parameters())
+    sched = torch.optim.lr_scheduler.StepLR(opt, step_size=t.step_size, gamma=t.gamma)
+    options = LoopOptions(steps=t.steps, batch_size=t.batch_size, val_every=t.val_every, val_seconds=t.val_seconds,
+                          log_every=t.log_every, checkpoint_every=t.checkpoint_every, max_minutes=t.max_minutes,
+                          seed=t.seed, compile=t.compile)
+    return train(model, data, layout=layout, optimizer=opt, scheduler=sched, options=options, out_dir=out_dir,
+                 device=device, dtype=dtype, record=to_dict(cfg), resume=resume, progress=progress, log=log)

@@ -72,10 +72,14 @@ class ModelConfig:
 
 @dataclass(frozen=True)
 class PhysicsConfig:
-    pde: str = "darcy-mixed"  # "darcy-mixed" (two-phase) or "darcy" (standard weak form)
+    # the problem: a registered name ("darcy-mixed", "darcy", "burgers") or "module:Class" for a user's own,
+    # constructed with pde_args as keyword arguments (Darcy also reads source and interpolation)
+    pde: str = "darcy-mixed"
+    pde_args: dict[str, bool | int | float | str] = field(default_factory=dict)
     source: float = 10.0
     interpolation: str = "nearest"  # how a is read between nodes: "nearest" or "bicubic"
-    particles: int = 100
+    particles: int = 100  # per step (per level of a space-time layout)
+    levels: int = 100  # levels of the strong axis of a space-time layout (Burgers: time levels)
     r_min: float = 1e-4
     r_max: float = 1e-4
     sampling: str = "lhs"

@@ -1,8 +1,9 @@
-"""Random input fields, each evaluable at arbitrary points of the unit square."""
+"""Random input fields, each evaluable at arbitrary points of its domain (the unit square, or [-1, 1])."""
 
 from dgno.fields.base import Field, FieldSampler, unit_square_nodes
 from dgno.fields.grf import GaussianRandomField, SpectralField
 from dgno.fields.lognormal import ExpField, LogNormalField
+from dgno.fields.sine_series import SineSeries, SineSeriesField
 from dgno.fields.twophase import NearestNodeField, ThresholdField, TwoPhaseField
 
 __all__ = [
@@ -12,6 +13,8 @@ __all__ = [
     "GaussianRandomField",
     "LogNormalField",
     "NearestNodeField",
+    "SineSeries",
+    "SineSeriesField",
     "SpectralField",
     "ThresholdField",
     "TwoPhaseField",

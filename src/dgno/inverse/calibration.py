@@ -1,11 +1,13 @@
 """What an inversion needs to know about a trained model beyond its weights, computed once per run.
 
 * the latent prior (see :mod:`dgno.inverse.prior`), fitted to the encoded training inputs for tanh encoders;
-* the forward model's own error: the per-node RMS of G_u(enc(a)) - u over the validation split. Inverting
-  with it in the likelihood (variance sigma^2 + sigma_model^2) and in the predictive intervals keeps the
-  posterior from being more certain than the network is accurate.
+* the forward model's own error: the per-node RMS over the validation split of G(enc(a)) - u for every output
+  (sigma_model, (*grid_u, C)) and of the decoded input E[a | enc(a)] - a (sigma_a, (*grid_a)). Inverting with
+  sigma_model in the likelihood (variance sigma^2 + sigma_model^2) and both in the predictive intervals keeps
+  the posterior from being more certain than the network is accurate.
 
-Both are stored in ``RUN/inverse_<checkpoint>.pt`` and reused.
+Both are stored in ``RUN/inverse_<checkpoint>.pt`` and reused. Any grid works: the RMS fields live on the data's
+nodes and are read between them by :func:`dgno.inverse.grids.interpolate`.
 """
 
 from __future__ import annotations
@@ -17,9 +19,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from dgno.config.schema import Config
 from dgno.errors import DgnoError
 from dgno.evaluate.metrics import predict_dataset
+from dgno.inverse.grids import interpolate
 from dgno.inverse.prior import LatentPrior, choose_prior
 from dgno.models import DGNO
 from dgno.reference.dataset import load_h5
@@ -28,44 +30,63 @@ from dgno.reference.dataset import load_h5
 @dataclass(frozen=True)
 class Calibration:
     prior: LatentPrior
-    model_error: np.ndarray  # (*grid_u) RMS error of the forward model at the u nodes
+    model_error: np.ndarray  # (*grid_u[, C]) RMS error of the forward model's outputs at the u nodes
     x_u: np.ndarray  # (*grid_u, d)
     source: dict  # where they came from
+    a_error: np.ndarray | None = None  # (*grid_a) RMS error of the decoded input at the input nodes
+
+    @property
+    def grid_u(self) -> tuple[int, ...]:
+        return tuple(self.x_u.shape[:-1])
+
+    def model_error_nodes(self) -> np.ndarray:
+        """sigma_model at the u nodes as (n_u, C)."""
+        return self.model_error.reshape(int(np.prod(self.grid_u)), -1)
 
     def model_error_at(self, x: np.ndarray) -> np.ndarray:
-        """sigma_model at points x (K, d), by bilinear interpolation of the nodal RMS (exact at nodes)."""
-        from scipy.interpolate import RegularGridInterpolator
-
-        axes = [np.unique(self.x_u[..., k]) for k in range(self.x_u.shape[-1])]
-        interp = RegularGridInterpolator(axes, self.model_error, method="linear")
-        return interp(np.clip(x, [a[0] for a in axes], [a[-1] for a in axes]))
+        """sigma_model of every output at points x (K, d): (K, C), linear interpolation of the nodal RMS (exact at
+        nodes), on any grid."""
+        values = self.model_error_nodes().reshape(*self.grid_u, -1)  # (*grid_u, C)
+        return np.maximum(interpolate(self.x_u, values, np.asarray(x, dtype=float), method="linear"), 0.0)
 
     def state(self) -> dict:
         return {"prior": self.prior.state(), "model_error": torch.from_numpy(self.model_error),
-                "x_u": torch.from_numpy(self.x_u), "source": self.source}
+                "x_u": torch.from_numpy(self.x_u), "source": self.source,
+                "a_error": None if self.a_error is None else torch.from_numpy(self.a_error)}
 
     @classmethod
     def from_state(cls, s: dict) -> Calibration:
-        return cls(LatentPrior.from_state(s["prior"]), s["model_error"].numpy(), s["x_u"].numpy(), s["source"])
+        a_error = s.get("a_error")
+        return cls(LatentPrior.from_state(s["prior"]), s["model_error"].numpy(), s["x_u"].numpy(), s["source"],
+                   None if a_error is None else a_error.numpy())
 
 
-def model_error_field(model: DGNO, a: np.ndarray, u: np.ndarray, x_u: np.ndarray) -> np.ndarray:
-    """Per-node RMS over samples of G_u(enc(a)) - u: (N, *grid), (N, *grid_u) -> (*grid_u)."""
-    pred = predict_dataset(model, torch.from_numpy(a), torch.from_numpy(x_u))["u"]
-    err = pred.double().numpy() - u
-    return np.sqrt((err**2).mean(0))
+def model_error_fields(model: DGNO, a: np.ndarray, u: np.ndarray, x_u: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per-node RMS over samples of the outputs' and the decoded input's errors.
+
+    a (N, *grid_a), u (N, *grid_u[, C]) on x_u (*grid_u, d) -> ((*grid_u[, C]), (*grid_a)).
+    """
+    pred = predict_dataset(model, torch.from_numpy(a), torch.from_numpy(x_u))
+    err_u = pred["u"].double().numpy() - u
+    err_a = pred["a_mean"].double().numpy() - a
+    return np.sqrt((err_u**2).mean(0)), np.sqrt((err_a**2).mean(0))
 
 
-def calibrate(model: DGNO, cfg: Config, *, run: str | os.PathLike, checkpoint: str, prior: str | None = None,
-              data_dir: str | os.PathLike | None = None, refresh: bool = False) -> Calibration:
+def latent_dim(model: DGNO) -> int:
+    """The dimension of beta (read off the fields' decoders)."""
+    return int(next(iter(model.decoders.values())).d_beta)
+
+
+def calibrate(model: DGNO, *, run: str | os.PathLike, checkpoint: str, data_dir: str | os.PathLike,
+              prior: str | None = None, refresh: bool = False) -> Calibration:
     """The run's calibration for ``prior`` (None: the model's default), from the cache or from its data."""
     path = Path(run) / f"inverse_{checkpoint}.pt"
     kind = prior or ("standard" if model.variational else "fitted")
     if path.is_file() and not refresh:
         cal = Calibration.from_state(torch.load(path, weights_only=False))
-        if cal.prior.kind == kind:
+        if cal.prior.kind == kind and cal.a_error is not None:
             return cal
-    data_dir = Path(data_dir or cfg.data.dir)
+    data_dir = Path(data_dir)
     files = {s: data_dir / f"{s}.h5" for s in ("train", "val")}
     for split, f in files.items():
         if not f.is_file():
@@ -76,10 +97,11 @@ def calibrate(model: DGNO, cfg: Config, *, run: str | os.PathLike, checkpoint: s
     if kind == "fitted":
         train = load_h5(files["train"], read_u=False)
         encoded = predict_dataset(model, torch.from_numpy(train.a), torch.from_numpy(train.x_u))["beta"]
-    latent = choose_prior(kind, variational=model.variational, encoded=encoded, dim=model.a_decoder.d_beta)
-    cal = Calibration(latent, model_error_field(model, val.a, val.u, val.x_u), val.x_u.astype(float),
+    latent = choose_prior(kind, variational=model.variational, encoded=encoded, dim=latent_dim(model))
+    err_u, err_a = model_error_fields(model, val.a, val.u, val.x_u)
+    cal = Calibration(latent, err_u, val.x_u.astype(float),
                       {"train": str(files["train"]), "val": str(files["val"]), "checkpoint": checkpoint,
-                       "n_val": len(val)})
+                       "n_val": len(val)}, err_a)
     tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
     torch.save(cal.state(), tmp)
     os.replace(tmp, path)

@@ -1,44 +1,80 @@
-"""Sparse, noisy observations of u: drawing them from a data set, reading the user's own, the noise level."""
+"""Sparse, noisy observations of the outputs: drawing them from a data set, reading the user's own, the noise level.
+
+Observations are K points x_k in the problem's domain with the values of C of its named outputs there (Darcy: u;
+Burgers: u at (x, t); a vector problem: any of its outputs). Where the problem fixes an output by a hard
+constraint (u = 0 on Darcy's boundary, Burgers' walls x = +-1) an observation says nothing, so observations
+drawn from a data set avoid those nodes; which nodes they are is asked of the problem's constraints.
+"""
 
 from __future__ import annotations
 
 import csv
 import math
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import h5py
 import numpy as np
+import torch
 
 from dgno.errors import DgnoError
+from dgno.inverse.grids import TensorGrid, interpolate
+from dgno.pdes.base import Domain, Problem
 
 SNR_RANGE_DB = (-20.0, 200.0)  # outside this an SNR is a typo, not a noise level
 
 
 @dataclass(frozen=True)
 class Observations:
-    """Values y (K,) of u at points x (K, d), with independent Gaussian noise of standard deviation sigma.
+    """Values y (K, C) of the outputs ``outputs`` (C names) at points x (K, d), with independent Gaussian noise of
+    standard deviation sigma (C,) per output.
 
-    ``nodes`` holds the flat indices of the grid nodes observed when the points are nodes of the data's
-    grid (None for free positions); ``truth`` the noise-free u at the points when it is known.
+    y (K,) and a scalar sigma are read as one output. ``nodes`` holds the flat indices of the grid nodes observed
+    when the points are nodes of the data's grid (None for free positions); ``truth`` (K, C) the noise-free
+    values when they are known.
     """
 
     x: np.ndarray  # (K, d)
-    y: np.ndarray  # (K,)
-    sigma: float
+    y: np.ndarray  # (K, C)
+    sigma: np.ndarray  # (C,)
     source: str
+    outputs: tuple[str, ...] = ("u",)
     nodes: np.ndarray | None = None  # (K,) flat node indices, or None
-    truth: np.ndarray | None = None  # (K,) noise-free u at x, or None
+    truth: np.ndarray | None = None  # (K, C) noise-free values at x, or None
 
     def __post_init__(self) -> None:
-        check_points(self.x, self.y, source=self.source)
-        check_sigma(self.sigma, source=self.source)
+        x = np.asarray(self.x, dtype=float)
+        y = np.asarray(self.y, dtype=float)
+        y = y[:, None] if y.ndim == 1 else y
+        try:
+            sigma = np.broadcast_to(np.asarray(self.sigma, dtype=float), y.shape[1:2]).copy()  # (C,)
+        except ValueError:
+            raise DgnoError(f"{self.source}: sigma {np.asarray(self.sigma).tolist()} does not match the "
+                            f"{y.shape[1:2]} observed component(s)") from None
+        object.__setattr__(self, "x", x)
+        object.__setattr__(self, "y", y)
+        object.__setattr__(self, "sigma", sigma)
+        object.__setattr__(self, "outputs", tuple(self.outputs))
+        if self.truth is not None:
+            t = np.asarray(self.truth, dtype=float)
+            object.__setattr__(self, "truth", t[:, None] if t.ndim == 1 else t)
+        check_points(x, y, source=self.source)
+        if len(self.outputs) != y.shape[1]:
+            raise DgnoError(f"{self.source}: {y.shape[1]} observed component(s) but {len(self.outputs)} output "
+                            f"name(s) {list(self.outputs)}")
+        for s in sigma:
+            check_sigma(float(s), source=self.source)
 
     def __len__(self) -> int:
         return int(self.y.shape[0])
 
+    @property
+    def components(self) -> int:
+        return int(self.y.shape[1])
 
+
+# ------------------------------------------------------------------------------------------------ checks
 def check_sigma(sigma: float, *, source: str) -> None:
     if not (math.isfinite(sigma) and sigma > 0):
         raise DgnoError(f"{source}: the noise standard deviation must be finite and > 0, got {sigma}")
@@ -50,110 +86,264 @@ def check_snr(snr_db: float, *, source: str = "--snr") -> None:
         raise DgnoError(f"{source}: SNR {snr_db} dB is outside [{lo:g}, {hi:g}] dB")
 
 
-def sigma_from_snr(u: np.ndarray, snr_db: float) -> float:
-    """The reference's convention: sigma = sqrt(mean(u^2) / 10^(SNR / 10)), mean over the instance's u."""
+def sigma_from_snr(values: np.ndarray, snr_db: float) -> np.ndarray:
+    """The reference's convention per output: sigma_c = sqrt(mean(u_c^2) / 10^(SNR / 10)): values (..., C) -> (C,).
+
+    The mean runs over the instance's values of that output (its whole grid, or the observed values).
+    """
     check_snr(snr_db)
-    power = float(np.mean(np.asarray(u, dtype=float) ** 2))
-    if power <= 0:
+    v = np.asarray(values, dtype=float)
+    power = np.mean(v.reshape(-1, v.shape[-1]) ** 2, axis=0)  # (C,)
+    if np.any(power <= 0):
         raise DgnoError("cannot set the noise from an SNR: the signal is identically zero")
-    return math.sqrt(power / 10 ** (snr_db / 10))
+    return np.sqrt(power / 10 ** (snr_db / 10))
 
 
-def check_points(x: np.ndarray, y: np.ndarray, *, source: str, lower: float = 0.0, upper: float = 1.0) -> None:
-    """Points (K, d) inside the closed domain [lower, upper]^d and finite values (K,)."""
-    if x.ndim != 2 or y.ndim != 1 or x.shape[0] != y.shape[0]:
-        raise DgnoError(f"{source}: need points (K, d) and values (K,), got {x.shape} and {y.shape}")
+def check_points(x: np.ndarray, y: np.ndarray, *, source: str) -> None:
+    """Points (K, d) and values (K, C): matching shapes, at least one, all finite."""
+    if x.ndim != 2 or y.ndim != 2 or x.shape[0] != y.shape[0]:
+        raise DgnoError(f"{source}: need points (K, d) and values (K, C), got {x.shape} and {y.shape}")
     if x.shape[0] == 0:
         raise DgnoError(f"{source}: no observations")
-    bad = ~np.isfinite(x).all(1) | ~np.isfinite(y)
+    bad = ~np.isfinite(x).all(1) | ~np.isfinite(y).all(1)
     if bad.any():
         k = int(np.flatnonzero(bad)[0])
-        raise DgnoError(f"{source}: observation {k} is not finite (x = {x[k].tolist()}, u = {y[k]}); "
+        raise DgnoError(f"{source}: observation {k} is not finite (x = {x[k].tolist()}, values {y[k].tolist()}); "
                         f"{int(bad.sum())} of {len(y)} are NaN or inf")
-    outside = ((x < lower) | (x > upper)).any(1)
-    if outside.any():
-        k = int(np.flatnonzero(outside)[0])
+
+
+def describe_domain(domain: Domain) -> str:
+    """'x in [-1, 1], t in [0, 1]' (plus the inside test when the domain is not the whole box)."""
+    box = ", ".join(f"{n} in [{lo:g}, {hi:g}]" for n, lo, hi in zip(domain.names, domain.lower, domain.upper,
+                                                                    strict=True))
+    return box + (" and inside its boundary" if domain.inside is not None else "")
+
+
+def check_in_domain(x: np.ndarray, domain: Domain, *, source: str) -> None:
+    """Every point (K, d) lies in the closed domain (``domain.contains``); the error names the first one outside."""
+    if x.ndim != 2 or x.shape[1] != domain.dim:
+        raise DgnoError(f"{source}: observation points need {domain.dim} coordinates ({', '.join(domain.names)}), "
+                        f"got shape {x.shape}")
+    inside = domain.contains(torch.as_tensor(x, dtype=torch.float64)).numpy()
+    if not inside.all():
+        k = int(np.flatnonzero(~inside)[0])
         raise DgnoError(f"{source}: observation {k} at {x[k].tolist()} lies outside the domain "
-                        f"[{lower:g}, {upper:g}]^{x.shape[1]} ({int(outside.sum())} points outside)")
+                        f"{describe_domain(domain)} ({int((~inside).sum())} points outside)")
 
 
-def interior_nodes(n: int) -> np.ndarray:
-    """Flat indices of the interior nodes of an n x n 'ij' grid (u = 0 is known on the boundary)."""
-    i, j = np.meshgrid(np.arange(n), np.arange(n), indexing="ij")
-    inside = (i > 0) & (i < n - 1) & (j > 0) & (j < n - 1)
-    return np.flatnonzero(inside.ravel())
+# ------------------------------------------------------------------------------------- where to observe
+@dataclass(frozen=True)
+class Window:
+    """A box of allowed observation points, lower <= x <= upper per coordinate (d,) (+-inf: no bound).
 
-
-def draw_at_nodes(x_u: np.ndarray, u: np.ndarray, n_obs: int, sigma: float, rng: np.random.Generator,
-                  *, source: str) -> Observations:
-    """n_obs distinct interior grid nodes chosen at random, observed with N(0, sigma^2) noise.
-
-    x_u (n, n, d) and u (n, n) are one instance on its grid.
+    E.g. t >= 0.25 for Burgers: observe the solution only after the initial transient.
     """
-    candidates = interior_nodes(u.shape[0])
+
+    lower: np.ndarray  # (d,)
+    upper: np.ndarray  # (d,)
+
+    @classmethod
+    def everywhere(cls, dim: int) -> Window:
+        return cls(np.full(dim, -np.inf), np.full(dim, np.inf))
+
+    @classmethod
+    def from_bounds(cls, domain: Domain, minima: dict[str, float] | None = None,
+                    maxima: dict[str, float] | None = None) -> Window:
+        """Bounds on named axes of the domain, e.g. minima={"t": 0.25}; unknown names are errors."""
+        w = cls.everywhere(domain.dim)
+        for bounds, target in ((minima or {}, w.lower), (maxima or {}, w.upper)):
+            for name, value in bounds.items():
+                if name not in domain.names:
+                    raise DgnoError(f"unknown axis {name!r}; the domain's axes are {', '.join(domain.names)}")
+                if not math.isfinite(value):
+                    raise DgnoError(f"the bound on axis {name!r} must be a finite number, got {value}")
+                target[domain.names.index(name)] = value
+        if np.any(w.lower > w.upper):
+            raise DgnoError(f"the observation window is empty: lower bounds {w.lower.tolist()} exceed upper bounds "
+                            f"{w.upper.tolist()}")
+        return w
+
+    def mask(self, x: np.ndarray) -> np.ndarray:
+        """Which points (K, d) lie in the window: (K,) bool."""
+        return ((x >= self.lower) & (x <= self.upper)).all(-1)
+
+
+def fixed_by_constraint(problem: Problem, x: np.ndarray, outputs: tuple[str, ...] | None = None) -> np.ndarray:
+    """Points (N, d) where hard constraints fix every one of the named outputs (all by default): (N,) bool.
+
+    A field is fixed where its multiplier M vanishes (u = lift + M N: the network has no say there; relative
+    tolerance 1e-9 of the largest |M| on the points). An output is fixed where it reads values only (order 0)
+    and every field it reads is fixed; a derivative such as psi_y is not fixed by psi = 0.
+    """
+    xt = torch.as_tensor(x, dtype=torch.float64)
+    field_fixed = {}
+    for f in problem.fields:
+        if f.constraint is None:
+            field_fixed[f.name] = np.zeros(x.shape[0], dtype=bool)
+            continue
+        m = np.abs(f.constraint.multiplier(xt, 0).value.detach().numpy())  # (N,)
+        field_fixed[f.name] = m <= 1e-9 * max(float(m.max(initial=0.0)), 1e-300)
+    fixed = np.ones(x.shape[0], dtype=bool)
+    for o in problem.outputs:
+        if outputs is not None and o.name not in outputs:
+            continue
+        reads = o.reads if o.reads is not None else tuple(field_fixed)
+        this = np.ones(x.shape[0], dtype=bool) if o.order == 0 else np.zeros(x.shape[0], dtype=bool)
+        for name in reads:
+            this &= field_fixed[name]
+        fixed &= this
+    return fixed
+
+
+def free_nodes(problem: Problem, x_u: np.ndarray, *, outputs: tuple[str, ...] | None = None,
+               window: Window | None = None) -> np.ndarray:
+    """Flat indices of the grid nodes x_u (*grid, d) worth observing: in the domain (and the window), and not
+    fixed by a hard constraint. Darcy's 29 x 29 grid: the 27 x 27 interior nodes; Burgers: x != +-1."""
+    x = np.asarray(x_u, dtype=float).reshape(-1, x_u.shape[-1])  # (N, d)
+    ok = problem.domain.contains(torch.as_tensor(x)).numpy() & ~fixed_by_constraint(problem, x, outputs)
+    if window is not None:
+        ok &= window.mask(x)
+    return np.flatnonzero(ok)
+
+
+def as_components(u: np.ndarray, grid: tuple[int, ...]) -> np.ndarray:
+    """One instance's solution (*grid) or (*grid, C) as (n_nodes, C)."""
+    u = np.asarray(u, dtype=float)
+    return u.reshape(int(np.prod(grid)), -1)
+
+
+# --------------------------------------------------------------------------------------------- drawing
+def draw_at_nodes(x_u: np.ndarray, u: np.ndarray, n_obs: int, sigma: np.ndarray | float, rng: np.random.Generator,
+                  *, candidates: np.ndarray, outputs: tuple[str, ...] = ("u",), source: str) -> Observations:
+    """n_obs distinct grid nodes drawn from ``candidates`` (flat indices), every output observed with N(0, sigma_c^2)
+    noise. x_u (*grid, d) and u (*grid[, C]) are one instance on its grid."""
     if not 1 <= n_obs <= candidates.size:
-        raise DgnoError(f"--n-obs must be in [1, {candidates.size}] (the interior nodes), got {n_obs}")
+        raise DgnoError(f"--n-obs must be in [1, {candidates.size}] (the nodes that can be observed), got {n_obs}")
     nodes = np.sort(rng.choice(candidates, size=n_obs, replace=False))
     x = x_u.reshape(-1, x_u.shape[-1])[nodes]
-    truth = u.ravel()[nodes].astype(float)
-    y = truth + sigma * rng.standard_normal(n_obs)
-    return Observations(x=x.astype(float), y=y, sigma=sigma, source=source, nodes=nodes, truth=truth)
+    truth = as_components(u, x_u.shape[:-1])[nodes]  # (K, C)
+    sigma = np.broadcast_to(np.asarray(sigma, dtype=float), truth.shape[1:])
+    y = truth + sigma * rng.standard_normal(truth.shape)
+    return Observations(x=x, y=y, sigma=sigma, source=source, outputs=outputs, nodes=nodes, truth=truth)
 
 
-def draw_at_points(x: np.ndarray, truth: np.ndarray, sigma: float, rng: np.random.Generator,
-                   *, source: str) -> Observations:
-    """Observations at given free points x (K, d) whose noise-free values are ``truth`` (K,)."""
-    y = truth + sigma * rng.standard_normal(truth.shape[0])
-    return Observations(x=x.astype(float), y=y, sigma=sigma, source=source, truth=truth.astype(float))
+def draw_at_points(x_u: np.ndarray, u: np.ndarray, n_obs: int, sigma: np.ndarray | float, rng: np.random.Generator,
+                   *, domain: Domain, window: Window | None = None, outputs: tuple[str, ...] = ("u",),
+                   source: str) -> Observations:
+    """n_obs points drawn uniformly in the domain (and the window) within the grid's extent, their noise-free values
+    interpolated (cubic) on the grid x_u (*grid, d) from u (*grid[, C]), then observed with N(0, sigma_c^2) noise."""
+    if n_obs < 1:
+        raise DgnoError(f"--n-obs must be >= 1, got {n_obs}")
+    lo, hi = np.array(domain.lower, dtype=float), np.array(domain.upper, dtype=float)
+    grid = TensorGrid.of(x_u)
+    nodes = x_u.reshape(-1, x_u.shape[-1])
+    lo, hi = np.maximum(lo, nodes.min(0)), np.minimum(hi, nodes.max(0))  # inside the data's grid
+    if window is not None:
+        lo, hi = np.maximum(lo, window.lower), np.minimum(hi, window.upper)
+    if np.any(lo > hi):
+        raise DgnoError(f"{source}: no part of the domain lies in the observation window and the data's grid")
+    chosen: list[np.ndarray] = []
+    for _ in range(100):  # rejection sampling against the domain's inside test
+        x = lo + (hi - lo) * rng.uniform(size=(4 * n_obs, domain.dim))
+        x = x[domain.contains(torch.as_tensor(x)).numpy()]
+        chosen.append(x)
+        if sum(len(c) for c in chosen) >= n_obs:
+            break
+    x = np.concatenate(chosen)[:n_obs]
+    if len(x) < n_obs:
+        raise DgnoError(f"{source}: could not place {n_obs} points in the domain and the observation window")
+    truth = interpolate(x_u, as_components(u, x_u.shape[:-1]).reshape(*x_u.shape[:-1], -1), x,
+                        method="cubic" if grid is not None else "linear")  # (K, C)
+    sigma = np.broadcast_to(np.asarray(sigma, dtype=float), truth.shape[1:])
+    y = truth + sigma * rng.standard_normal(truth.shape)
+    return Observations(x=x, y=y, sigma=sigma, source=source, outputs=outputs, truth=truth)
 
 
-def read_observations(path: str | os.PathLike, *, dim: int = 2) -> tuple[np.ndarray, np.ndarray, float | None]:
-    """A user's measurements: points (K, dim), values (K,) and, when the file gives one, sigma.
+# ------------------------------------------------------------------------------------------ user files
+@dataclass(frozen=True)
+class ObservationFile:
+    """What a user's file holds: points (K, d), values (K, C) of the named outputs, and sigma when it says (one
+    value (1,) for all outputs, or one per output (C,))."""
 
-    CSV: a header naming the coordinate columns x, y (z in 3-D) and the value column u, optionally a
-    column sigma (one value for all rows). HDF5: datasets ``x`` (K, dim) and ``u`` (K,), optional
-    attribute or scalar dataset ``sigma``.
+    x: np.ndarray
+    y: np.ndarray
+    outputs: tuple[str, ...]
+    sigma: np.ndarray | None = None
+    columns: tuple[str, ...] = field(default=())  # the coordinate columns read
+
+
+def coordinate_names(domain: Domain) -> list[tuple[str, ...]]:
+    """The accepted names of the coordinate columns: the domain's axis names, and x, y, z for a domain without
+    names (how Darcy observation files have always been written)."""
+    options = [domain.names]
+    if not domain.axis_names and domain.dim <= 3:
+        options.append(("x", "y", "z")[: domain.dim])
+    return options
+
+
+def read_observations(path: str | os.PathLike, *, domain: Domain, outputs: tuple[str, ...]) -> ObservationFile:
+    """A user's measurements of some of the problem's ``outputs`` at points of ``domain``.
+
+    CSV: a header naming the coordinate columns (the domain's axis names: ``x,t`` for Burgers; ``x,y`` for Darcy)
+    and one column per observed output (``u``; several for a vector problem), optionally a column ``sigma`` (one
+    value for all rows and outputs). HDF5: a dataset ``x`` (K, d), one dataset (K,) per observed output, and an
+    optional attribute or scalar dataset ``sigma``. The points are checked to lie in the domain.
     """
     path = Path(path)
     if not path.is_file():
         raise DgnoError(f"{path}: no such observations file")
     if path.suffix.lower() == ".csv":
-        return _read_csv(path, dim)
-    if path.suffix.lower() in (".h5", ".hdf5"):
-        return _read_h5(path, dim)
-    raise DgnoError(f"{path}: observations must be a .csv or .h5 file")
+        out = _read_csv(path, domain, outputs)
+    elif path.suffix.lower() in (".h5", ".hdf5"):
+        out = _read_h5(path, domain, outputs)
+    else:
+        raise DgnoError(f"{path}: observations must be a .csv or .h5 file")
+    check_points(out.x, out.y, source=str(path))
+    check_in_domain(out.x, domain, source=str(path))
+    return out
 
 
-def _read_csv(path: Path, dim: int) -> tuple[np.ndarray, np.ndarray, float | None]:
-    coords = ["x", "y", "z"][:dim]
+def _read_csv(path: Path, domain: Domain, outputs: tuple[str, ...]) -> ObservationFile:
     with path.open(newline="") as fh:
         reader = csv.DictReader(fh)
         header = [h.strip() for h in (reader.fieldnames or [])]
-        missing = [c for c in [*coords, "u"] if c not in header]
-        if missing:
-            raise DgnoError(f"{path}: CSV header {header} lacks column(s) {missing} (need {[*coords, 'u']})")
         rows = [{k.strip(): v for k, v in row.items() if k is not None} for row in reader]
+    options = coordinate_names(domain)
+    coords = next((c for c in options if set(c) <= set(header)), None)
+    observed = tuple(name for name in outputs if name in header)
+    if coords is None or not observed:
+        best = min(options, key=lambda c: len(set(c) - set(header)))
+        missing = [c for c in best if c not in header] + ([] if observed else [" or ".join(outputs)])
+        raise DgnoError(f"{path}: CSV header {header} lacks column(s) {missing} "
+                        f"(need {', '.join(best)} and at least one of {', '.join(outputs)})")
     try:
-        x = np.array([[float(r[c]) for c in coords] for r in rows], dtype=float).reshape(-1, dim)
-        y = np.array([float(r["u"]) for r in rows], dtype=float)
+        x = np.array([[float(r[c]) for c in coords] for r in rows], dtype=float).reshape(-1, len(coords))
+        y = np.array([[float(r[c]) for c in observed] for r in rows], dtype=float).reshape(-1, len(observed))
         sig = {float(r["sigma"]) for r in rows if r.get("sigma") not in (None, "")} if "sigma" in header else set()
     except (TypeError, ValueError) as exc:
         raise DgnoError(f"{path}: a value is not a number ({exc})") from None
     if len(sig) > 1:
         raise DgnoError(f"{path}: column sigma must hold one value for all rows, found {sorted(sig)[:3]}")
-    return x, y, (sig.pop() if sig else None)
+    return ObservationFile(x, y, observed, np.array([sig.pop()]) if sig else None, coords)
 
 
-def _read_h5(path: Path, dim: int) -> tuple[np.ndarray, np.ndarray, float | None]:
+def _read_h5(path: Path, domain: Domain, outputs: tuple[str, ...]) -> ObservationFile:
     try:
         with h5py.File(path, "r") as f:
-            for key in ("x", "u"):
-                if key not in f:
-                    raise DgnoError(f"{path}: no dataset {key!r} (found {sorted(f.keys())})")
-            x, y = np.asarray(f["x"], dtype=float), np.asarray(f["u"], dtype=float).reshape(-1)
+            observed = tuple(name for name in outputs if name in f)
+            if "x" not in f or not observed:
+                raise DgnoError(f"{path}: need datasets 'x' and at least one of {list(outputs)} "
+                                f"(found {sorted(f.keys())})")
+            x = np.asarray(f["x"], dtype=float)
+            y = np.stack([np.asarray(f[name], dtype=float).reshape(-1) for name in observed], -1)
             sigma = f.attrs.get("sigma", f["sigma"][()] if "sigma" in f else None)
     except OSError as exc:
         raise DgnoError(f"{path}: not a readable HDF5 file ({exc})") from None
-    if x.ndim != 2 or x.shape[1] != dim:
-        raise DgnoError(f"{path}: dataset 'x' must have shape (K, {dim}), got {x.shape}")
-    return x, y, None if sigma is None else float(sigma)
+    if x.ndim != 2 or x.shape[1] != domain.dim:
+        raise DgnoError(f"{path}: dataset 'x' must have shape (K, {domain.dim}), got {x.shape}")
+    if sigma is not None:
+        sigma = np.asarray(sigma, dtype=float).reshape(-1)
+        if sigma.size not in (1, len(observed)):
+            raise DgnoError(f"{path}: sigma must be one value or one per observed output {list(observed)}, "
+                            f"got {sigma.size}")
+    return ObservationFile(x, y, observed, sigma, domain.names)

@@ -1,8 +1,9 @@
 """The posterior over the latent: log p(theta | y) = log p(theta) + log p(y | beta) + log p(0 | r(beta)).
 
-beta = prior.transform(theta). Observations y_k of u at free points x_k (B instances, K points each):
+beta = prior.transform(theta). Observations y_kc of C of the problem's outputs G_c (u for Darcy and Burgers;
+any of a vector problem's) at free points x_k (B instances, K points each):
 
-    log p(y | beta) = -sum_k (y_k - G_u(beta)(x_k))^2 / (2 v_k),   v_k = sigma^2 + sigma_model(x_k)^2
+    log p(y | beta) = -sum_k sum_c (y_kc - G_c(beta)(x_k))^2 / (2 v_kc),   v_kc = sigma_c^2 + sigma_model,c(x_k)^2
 
 where sigma_model is the forward model's own error (estimated on the validation split; zero to switch it
 off). The virtual observables are the PDE's weak residuals with the decoded input a = E[a | beta]:
@@ -36,10 +37,22 @@ class LatentPosterior:
         points: WeakPoints | None,
         *,
         pde_weight: float = 1.0,
+        components: tuple[int, ...] | None = None,
     ) -> None:
-        if x_obs.ndim != 3 or y_obs.shape != x_obs.shape[:2] or noise_var.shape != y_obs.shape:
-            raise ValueError(f"need x_obs (B, K, d), y_obs and noise_var (B, K); got {tuple(x_obs.shape)}, "
+        """x_obs (B, K, d); y_obs and noise_var (B, K, C), the C observed outputs ``components`` (indices into
+        ``model.output_names``; default the first C); (B, K) is one output."""
+        if y_obs.ndim == 2:
+            y_obs = y_obs[..., None]
+        if noise_var.ndim == 2:
+            noise_var = noise_var[..., None]
+        if x_obs.ndim != 3 or y_obs.shape[:2] != x_obs.shape[:2] or noise_var.shape != y_obs.shape:
+            raise ValueError(f"need x_obs (B, K, d), y_obs and noise_var (B, K, C); got {tuple(x_obs.shape)}, "
                              f"{tuple(y_obs.shape)}, {tuple(noise_var.shape)}")
+        n_out = len(model.output_names)
+        self.components = tuple(range(y_obs.shape[-1])) if components is None else tuple(components)
+        if len(self.components) != y_obs.shape[-1] or not all(0 <= c < n_out for c in self.components):
+            raise ValueError(f"components {self.components} must name the {y_obs.shape[-1]} observed outputs among "
+                             f"the model's {n_out}")
         p = next(model.parameters())
         self.model = model
         self.prior = prior.to(p.device, p.dtype)
@@ -67,9 +80,9 @@ class LatentPosterior:
         m = flat.shape[0] // self.n_instances
         beta = self.prior.transform(flat)
         x, y, var = self._observations(m)
-        u = self.model.predict_u_at(beta, x)  # (M*B, K)
-        misfit = (u - y) ** 2 / var
-        out = {"prior": self.prior.log_prob(flat), "obs": -0.5 * misfit.sum(-1)}
+        u = self.model.outputs_at_batch(beta, x)[..., list(self.components)]  # (M*B, K, C)
+        misfit = (u - y) ** 2 / var  # (M*B, K, C)
+        out = {"prior": self.prior.log_prob(flat), "obs": -0.5 * misfit.sum((-2, -1))}
         if self.points is not None and self.pde_weight > 0:
             a_nodes = self.model.likelihood.mean(self.model.decode_a(beta))  # (M*B, *grid)
             terms = self.model.physics_terms(beta, a_nodes, self.points)
@@ -83,7 +96,7 @@ class LatentPosterior:
 
         Kept, so that the same tensors come back each call (frozen trunks recognise them)."""
         if m not in self._repeated:
-            self._repeated[m] = (self.x_obs.repeat(m, 1, 1), self.y_obs.repeat(m, 1), self.noise_var.repeat(m, 1))
+            self._repeated[m] = (self.x_obs.repeat(m, 1, 1), self.y_obs.repeat(m, 1, 1), self.noise_var.repeat(m, 1, 1))
         return self._repeated[m]
 
     def log_prob(self, theta: Tensor) -> Tensor:
@@ -96,13 +109,14 @@ class LatentPosterior:
 
     @torch.no_grad()
     def push_forward(self, theta: Tensor, x_u: Tensor) -> dict[str, Tensor]:
-        """Fields of latent draws theta (S, B, d): u at the points x_u (N, d) -> (S, B, N); the decoded input
-        at the input nodes as its mean E[a | beta] and, for two-phase inputs, P(high phase) -> (S, B, *grid)."""
+        """Fields of latent draws theta (S, B, d): every output at the points x_u (N, d) -> 'u' (S, B, N, C); the
+        decoded input at the input nodes as its mean E[a | beta], its mode and, for two-phase inputs,
+        P(high phase) -> (S, B, *grid_a)."""
         s, b, d = theta.shape
         beta = self.prior.transform(theta.reshape(-1, d))
         out = self.model.decode_a(beta)
         result = {
-            "u": self.model.predict_u(beta, x_u).reshape(s, b, -1),
+            "u": self.model.outputs_at(beta, x_u).reshape(s, b, x_u.shape[0], -1),
             "a": self.model.likelihood.mean(out).reshape(s, b, *out.shape[1:]),
             "a_mode": self.model.likelihood.mode(out).reshape(s, b, *out.shape[1:]),
         }

@@ -1,4 +1,8 @@
-"""Inversions end to end: observations in, posterior draws, fields, metrics, files and plots out."""
+"""Inversions end to end: observations in, posterior draws, fields, metrics, files and plots out.
+
+Nothing here asks which PDE it is: the domain, the outputs and the hard constraints come from ``model.problem``,
+the grids from the calibration's data, and the physics check's solver is handed in.
+"""
 
 from __future__ import annotations
 
@@ -6,24 +10,24 @@ import json
 import math
 import os
 import time
-from dataclasses import asdict, dataclass, field, replace
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import h5py
 import numpy as np
 import torch
 
-from dgno.config.build import weak_setup
-from dgno.config.schema import Config
 from dgno.errors import DgnoError
 from dgno.inverse.calibration import Calibration
-from dgno.inverse.observations import Observations, interior_nodes
+from dgno.inverse.observations import Observations, as_components, check_in_domain, fixed_by_constraint, free_nodes
+from dgno.inverse.physics_check import physics_check
 from dgno.inverse.posterior import LatentPosterior
 from dgno.inverse.samplers import Draws, find_map, laplace, laplace_factor, map_laplace, nuts
 from dgno.models import DGNO
 from dgno.nn.multionet import frozen_trunks
 from dgno.reference.verify import relative_l2
-from dgno.weak import weak_points
+from dgno.weak import WeakLayout
 
 METHODS = ("nuts", "map")
 LEVELS = (0.5, 0.8, 0.9, 0.95, 0.99)
@@ -78,26 +82,28 @@ class InstanceResult:
 
 
 # ------------------------------------------------------------------------------------------ posterior
-def build_posterior(model: DGNO, cfg: Config, cal: Calibration, obs: list[Observations],
+def build_posterior(model: DGNO, layout: WeakLayout, cal: Calibration, obs: list[Observations],
                     settings: InverseSettings) -> LatentPosterior:
-    """The posterior of B instances with equally many observations (a fixed set of weak points)."""
-    if len({len(o) for o in obs}) != 1:
-        raise DgnoError("instances inverted together need the same number of observations")
+    """The posterior of B instances with equally many observations of the same outputs (one fixed set of weak
+    points from ``layout``); every point must lie in the problem's domain."""
+    if len({len(o) for o in obs}) != 1 or len({o.outputs for o in obs}) != 1:
+        raise DgnoError("instances inverted together need the same number of observations of the same outputs")
+    names = model.output_names
+    unknown = [n for n in obs[0].outputs if n not in names]
+    if unknown:
+        raise DgnoError(f"{obs[0].source}: the model has no output(s) {unknown}; its outputs are {list(names)}")
+    components = tuple(names.index(n) for n in obs[0].outputs)
+    for o in obs:
+        check_in_domain(o.x, model.problem.domain, source=o.source)
     p = next(model.parameters())
-    physics = cfg.physics
-    if settings.quadrature is not None or settings.quadrature_n is not None:
-        physics = replace(physics, quadrature=settings.quadrature or physics.quadrature,
-                          quadrature_n=settings.quadrature_n or physics.quadrature_n)
-    ws = weak_setup(replace(cfg, physics=physics))
     g = torch.Generator().manual_seed(settings.seed + 7919)
-    points = weak_points(ws.sampler.sample(g), ws.rule, ws.test_function)
-    points = type(points)(*(t.to(p.device, p.dtype) for t in (points.x, points.v, points.grad_v, points.weights)))
-    x = torch.tensor(np.stack([o.x for o in obs]), dtype=p.dtype)
-    y = torch.tensor(np.stack([o.y for o in obs]), dtype=p.dtype)
-    var = np.stack([np.full(len(o), o.sigma**2) + (cal.model_error_at(o.x) ** 2 if settings.model_error else 0.0)
-                    for o in obs])
+    points = layout.sample(g, device=p.device, dtype=p.dtype)
+    x = torch.tensor(np.stack([o.x for o in obs]), dtype=p.dtype)  # (B, K, d)
+    y = torch.tensor(np.stack([o.y for o in obs]), dtype=p.dtype)  # (B, K, C)
+    var = np.stack([o.sigma**2 + (cal.model_error_at(o.x)[:, components] ** 2 if settings.model_error else 0.0)
+                    for o in obs])  # (B, K, C)
     return LatentPosterior(model, cal.prior, x, y, torch.tensor(var, dtype=p.dtype), points,
-                           pde_weight=settings.pde_weight)
+                           pde_weight=settings.pde_weight, components=components)
 
 
 def sample_posterior(posterior: LatentPosterior, settings: InverseSettings, *, progress: bool = False) -> Draws:
@@ -132,7 +138,7 @@ def _rel_l2(pred: np.ndarray, true: np.ndarray) -> float:
 
 
 def coverage(samples: np.ndarray, truth: np.ndarray, levels=LEVELS) -> dict[float, float]:
-    """Fraction of points whose truth lies in the equal-tailed credible interval: samples (S, N), truth (N,)."""
+    """Fraction of values whose truth lies in the equal-tailed credible interval: samples (S, *n), truth (*n)."""
     out = {}
     for level in levels:
         lo, hi = np.quantile(samples, [(1 - level) / 2, (1 + level) / 2], axis=0)
@@ -140,21 +146,17 @@ def coverage(samples: np.ndarray, truth: np.ndarray, levels=LEVELS) -> dict[floa
     return out
 
 
-def _physics_check(model_u: np.ndarray, a_draws: np.ndarray, preset_name: str | None, n: int) -> dict:
-    """Re-solve the PDE for n posterior draws of a; how far is the decoded u from that solution?"""
-    if n == 0 or preset_name is None:
-        return {}
-    from dgno.reference.verify import solve_nodal
+def _levels(cov: dict[float, float]) -> dict[str, float]:
+    return {str(k): v for k, v in cov.items()}
 
-    pick = np.linspace(0, len(a_draws) - 1, min(n, len(a_draws))).round().astype(int)
-    errs = []
-    for k in pick:
-        u_ref = solve_nodal(preset_name, a_draws[k])
-        if u_ref is None:
-            return {"physics_check": f"skipped: no reference solver for preset {preset_name!r}"}
-        errs.append(_rel_l2(model_u[k].reshape(u_ref.shape), u_ref))
-    return {"model_error_u_mean": float(np.mean(errs)), "model_error_u_max": float(np.max(errs)),
-            "model_error_n": len(errs)}
+
+def _push_forward(posterior: LatentPosterior, theta: torch.Tensor, x_u: torch.Tensor, chunk: int = 100) -> dict:
+    """Fields of one instance's draws theta (S, 1, d), chunk by chunk: 'u' (S, n_u, C), 'a' (S, *grid_a), ..."""
+    parts: dict[str, list[torch.Tensor]] = {}
+    for start in range(0, theta.shape[0], chunk):
+        for k, v in posterior.push_forward(theta[start : start + chunk], x_u).items():
+            parts.setdefault(k, []).append(v[:, 0].double().cpu())
+    return {k: torch.cat(v).numpy() for k, v in parts.items()}
 
 
 def summarise(
@@ -165,80 +167,130 @@ def summarise(
     truths: list[Truth | None],
     settings: InverseSettings,
     *,
-    preset: str | None,
+    resolve: Callable[[np.ndarray], np.ndarray] | None = None,
     max_kept: int = 500,
 ) -> list[InstanceResult]:
-    """Per instance: posterior mean and spread of a and u, metrics against the truth, diagnostics."""
-    x_u = torch.tensor(cal.x_u.reshape(-1, cal.x_u.shape[-1]), dtype=posterior.prior.mean.dtype)
+    """Per instance: posterior mean and spread of a and of every output, metrics against the truth, diagnostics.
+
+    Predictive draws add the model's validation error (``cal``) as independent Gaussian noise per node, to the
+    outputs (sigma_model) and to the input (sigma_a). Coverage is counted at the nodes that were not observed and
+    that no hard constraint fixes (Darcy: the interior nodes; Burgers: x != +-1), and for continuous inputs at the
+    input nodes that no constraint fixes.
+    """
+    model = posterior.model
+    problem, names = model.problem, model.output_names
+    ref = posterior.prior.mean
+    x_u = torch.tensor(cal.x_u.reshape(-1, cal.x_u.shape[-1]), dtype=ref.dtype, device=ref.device)  # (n_u, d)
+    grid_u, n_u, n_c = cal.grid_u, x_u.shape[0], len(names)
+    free_u = free_nodes(problem, cal.x_u)
+    x_a = model.x_a.detach().cpu().double().numpy()
+    free_a = _free_input_nodes(problem, x_a)
     theta = draws.flat  # (N, B, d)
-    fields: dict[str, list[torch.Tensor]] = {}
-    for start in range(0, theta.shape[0], 100):
-        for k, v in posterior.push_forward(theta[start : start + 100], x_u).items():
-            fields.setdefault(k, []).append(v.double().cpu())
-    f = {k: torch.cat(v).numpy() for k, v in fields.items()}  # (N, B, ...)
-    grid_u = cal.x_u.shape[:-1]
     rng = np.random.default_rng(settings.seed + 104729)
-    sigma_m = cal.model_error.reshape(-1) if settings.model_error else np.zeros(int(np.prod(grid_u)))
+    sigma_u = cal.model_error_nodes() if settings.model_error else np.zeros((n_u, n_c))  # (n_u, C)
+    sigma_a = cal.a_error if settings.model_error and cal.a_error is not None else 0.0
     n_draws = theta.shape[0]
     keep = np.linspace(0, n_draws - 1, min(max_kept, n_draws)).round().astype(int)
-    diag = draws.diagnostics
     results = []
     for b, o in enumerate(obs):
-        u_s, a_s = f["u"][:, b], f["a"][:, b]  # (N, n_u), (N, *grid_a)
-        u_pred = u_s + sigma_m * rng.standard_normal(u_s.shape)  # predictive: + the model's own error
+        f = _push_forward(posterior, theta[:, b : b + 1], x_u)
+        u_s, a_s = f["u"], f["a"]  # (N, n_u, C), (N, *grid_a)
+        u_pred = u_s + sigma_u * rng.standard_normal(u_s.shape)  # predictive: + the model's own error
+        a_pred = a_s + sigma_a * rng.standard_normal(a_s.shape)
+        a_lo, a_hi = np.quantile(a_pred, [0.025, 0.975], axis=0)
         out = {
-            "a_mean": a_s.mean(0), "a_std": a_s.std(0),
-            "u_mean": u_s.mean(0).reshape(grid_u), "u_std": u_s.std(0).reshape(grid_u),
-            "u_pred_std": u_pred.std(0).reshape(grid_u),
+            "a_mean": a_s.mean(0), "a_std": a_s.std(0), "a_pred_std": a_pred.std(0), "a_lower": a_lo, "a_upper": a_hi,
+            "u_mean": _on_grid(u_s.mean(0), grid_u), "u_std": _on_grid(u_s.std(0), grid_u),
+            "u_pred_std": _on_grid(u_pred.std(0), grid_u),
         }
-        if "phase_prob" in f:
-            out["phase_prob"] = f["phase_prob"][:, b].mean(0)
-        s = {"method": draws.method, "n_obs": len(o), "sigma": o.sigma, "seconds": draws.seconds / len(obs),
-             "draws": int(n_draws), "gradient_evaluations": int(draws.evaluations)}
-        if draws.method == "nuts":
-            ess, rhat = diag["ess"][b].numpy(), diag["rhat"][b].numpy()
-            s.update({"ess_min": float(ess.min()), "ess_median": float(np.median(ess)),
-                      "rhat_max": float(np.nanmax(rhat)) if np.isfinite(rhat).any() else None,
-                      "ess_per_second": float(ess.min() / (draws.seconds / len(obs))),
-                      "divergences": int(sum(c["divergences"] for c in diag["chains"])),
-                      "acceptance_rate": float(np.mean([c["acceptance_rate"] for c in diag["chains"]])),
-                      "chains": len(diag["chains"])})
-        else:
-            s.update({"ess_min": float(n_draws), "note": "independent draws of the Laplace approximation",
-                      "hessian_eigenvalues_clipped": diag["hessian_eigenvalues_clipped"][b]})
+        phases = "phase_prob" in f
+        if phases:
+            out["phase_prob"] = f["phase_prob"].mean(0)
+        s = {"method": draws.method, "n_obs": len(o), "observed": list(o.outputs),
+             "sigma": float(o.sigma[0]) if o.components == 1 else o.sigma.tolist(),
+             "seconds": draws.seconds / len(obs), "draws": int(n_draws), "gradient_evaluations": int(draws.evaluations)}
+        s.update(_diagnostics(draws, b, len(obs)))
         t = truths[b] if b < len(truths) else None
         if t is not None and t.u is not None:
-            u_true = t.u.reshape(-1)
-            s["u_rel_l2"] = _rel_l2(out["u_mean"].reshape(-1), u_true)
-            hidden = np.setdiff1d(interior_nodes(grid_u[0]), o.nodes if o.nodes is not None else [])
+            u_true = as_components(t.u, grid_u)  # (n_u, C)
+            s["u_rel_l2"] = _rel_l2(u_s.mean(0), u_true)
+            s["outputs_rel_l2"] = {n: _rel_l2(u_s.mean(0)[:, c], u_true[:, c]) for c, n in enumerate(names)}
+            hidden = np.setdiff1d(free_u, o.nodes if o.nodes is not None else [])
             cov_pred = coverage(u_pred[:, hidden], u_true[hidden])
-            cov_lat = coverage(u_s[:, hidden], u_true[hidden])
             s.update({"coverage90_u": cov_pred[0.9], "coverage95_u": cov_pred[0.95],
-                      "coverage_u": {str(k): v for k, v in cov_pred.items()},
-                      "coverage_u_latent_only": {str(k): v for k, v in cov_lat.items()},
+                      "coverage_u": _levels(cov_pred),
+                      "coverage_u_latent_only": _levels(coverage(u_s[:, hidden], u_true[hidden])),
                       "coverage_nodes": int(hidden.size)})
+            if n_c > 1:
+                s["coverage_outputs"] = {n: _levels(coverage(u_pred[:, hidden, c], u_true[hidden, c]))
+                                         for c, n in enumerate(names)}
         if t is not None and t.a is not None:
             s["a_rel_l2"] = _rel_l2(out["a_mean"], t.a)
-            if "phase_prob" in out:
-                lik = posterior.model.likelihood
+            if phases:
+                lik = model.likelihood
                 phase = out["phase_prob"] > 0.5
                 s["phase_error_rate"] = float((phase != lik.is_high(t.a)).mean())
                 s["a_rel_l2_mode"] = _rel_l2(np.where(phase, lik.a_hi, lik.a_lo), t.a)
-        a_for_check = f["a_mode"][:, b] if "phase_prob" in f else a_s
-        s.update(_physics_check(u_s, a_for_check, preset, settings.physics_check))
+            else:  # intervals of a continuous input (two-phase inputs: the phase error says more)
+                flat = (slice(None), free_a)
+                cov_a = coverage(a_pred.reshape(n_draws, -1)[flat], t.a.reshape(-1)[free_a])
+                s.update({"coverage90_a": cov_a[0.9], "coverage_a": _levels(cov_a),
+                          "coverage_a_latent_only": _levels(coverage(a_s.reshape(n_draws, -1)[flat],
+                                                                     t.a.reshape(-1)[free_a])),
+                          "coverage_a_nodes": int(free_a.size)})
+        a_for_check = f["a_mode"] if phases else a_s
+        s.update(physics_check(u_s, a_for_check, resolve, settings.physics_check))
         samples = {"beta": posterior.prior.transform(theta[keep, b]).double().cpu().numpy(),
-                   "a": a_s[keep].astype(np.float32), "u": u_s[keep].reshape(len(keep), *grid_u).astype(np.float32)}
+                   "a": a_s[keep].astype(np.float32),
+                   "u": _on_grid(u_s[keep], grid_u, lead=1).astype(np.float32)}
         results.append(InstanceResult(s, out, samples, o, t))
     return results
 
 
-def invert(model: DGNO, cfg: Config, cal: Calibration, obs: list[Observations], truths: list[Truth | None],
-           settings: InverseSettings, *, preset: str | None = None, progress: bool = False) -> list[InstanceResult]:
-    """Invert B instances together (same number of observations each)."""
+def _on_grid(values: np.ndarray, grid: tuple[int, ...], *, lead: int = 0) -> np.ndarray:
+    """(*lead, n_u, C) -> (*lead, *grid) for one output, (*lead, *grid, C) for several (the data's layout of u)."""
+    shape = values.shape[:lead]
+    if values.shape[-1] == 1:
+        return values[..., 0].reshape(*shape, *grid)
+    return values.reshape(*shape, *grid, values.shape[-1])
+
+
+def _free_input_nodes(problem, x_a: np.ndarray) -> np.ndarray:
+    """Flat indices of the input nodes that no hard constraint fixes: all of them for an input with its own decoder;
+    for an input read from an output (an initial condition), the nodes where that output is free at ``at(x_a)``."""
+    flat = x_a.reshape(-1, x_a.shape[-1])
+    spec = problem.input
+    if spec.output is None:
+        return np.arange(flat.shape[0])
+    at = spec.at(torch.as_tensor(flat, dtype=torch.float64)).numpy()
+    return np.flatnonzero(~fixed_by_constraint(problem, at, (spec.output,)))
+
+
+def _diagnostics(draws: Draws, b: int, n_instances: int) -> dict:
+    """The sampler's diagnostics of instance b."""
+    diag = draws.diagnostics
+    if draws.method == "nuts":
+        ess, rhat = diag["ess"][b].numpy(), diag["rhat"][b].numpy()
+        return {"ess_min": float(ess.min()), "ess_median": float(np.median(ess)),
+                "rhat_max": float(np.nanmax(rhat)) if np.isfinite(rhat).any() else None,
+                "ess_per_second": float(ess.min() / (draws.seconds / n_instances)),
+                "divergences": int(sum(c["divergences"] for c in diag["chains"])),
+                "acceptance_rate": float(np.mean([c["acceptance_rate"] for c in diag["chains"]])),
+                "chains": len(diag["chains"])}
+    return {"ess_min": float(draws.flat.shape[0]), "note": "independent draws of the Laplace approximation",
+            "hessian_eigenvalues_clipped": diag["hessian_eigenvalues_clipped"][b]}
+
+
+def invert(model: DGNO, layout: WeakLayout, cal: Calibration, obs: list[Observations], truths: list[Truth | None],
+           settings: InverseSettings, *, resolve: Callable[[np.ndarray], np.ndarray] | None = None,
+           progress: bool = False) -> list[InstanceResult]:
+    """Invert B instances together (same number of observations each); ``layout`` lays out the virtual
+    observables' weak points (drawn once); ``resolve`` (a (*grid_a) -> u on the data's grid, e.g. a
+    :class:`~dgno.inverse.physics_check.ReferenceSolve`) re-solves posterior draws for the physics check."""
     with frozen_trunks(model):
-        posterior = build_posterior(model, cfg, cal, obs, settings)
+        posterior = build_posterior(model, layout, cal, obs, settings)
         draws = sample_posterior(posterior, settings, progress=progress)
-        return summarise(posterior, draws, cal, obs, truths, settings, preset=preset)
+        return summarise(posterior, draws, cal, obs, truths, settings, resolve=resolve)
 
 
 # ------------------------------------------------------------------------------------------- outputs
@@ -256,8 +308,10 @@ def write_posterior(result: InstanceResult, path: str | os.PathLike, *, x_a: np.
                 g.create_dataset(k, data=v, compression="gzip")
             o = h.create_group("observations")
             o.create_dataset("x", data=result.obs.x)
-            o.create_dataset("u", data=result.obs.y)
-            o.attrs["sigma"] = result.obs.sigma
+            for c, name in enumerate(result.obs.outputs):  # one dataset per observed output, as --obs reads them
+                o.create_dataset(name, data=result.obs.y[:, c])
+            o.attrs["sigma"] = result.obs.sigma if result.obs.components > 1 else float(result.obs.sigma[0])
+            o.attrs["outputs"] = json.dumps(list(result.obs.outputs))
             if result.obs.nodes is not None:
                 o.create_dataset("nodes", data=result.obs.nodes)
             if result.truth is not None:

@@ -9,8 +9,9 @@ import torch
 from torch import Tensor
 
 from dgno.nn.multionet import Jet
-from dgno.pdes.base import FieldSpec
+from dgno.pdes.base import Constraint, FieldSpec, InputSpec, field_output, unit_box
 from dgno.weak.assembly import WeakPoints
+from dgno.weak.layouts import BallLayout, WeakOptions
 
 
 def sine_multiplier(x: Tensor, order: int) -> Jet:
@@ -79,8 +80,57 @@ def read_coefficient(a_nodes: Tensor, x: Tensor, interpolation: str) -> Tensor:
     raise ValueError(f"interpolation must be 'nearest' or 'bicubic', got {interpolation!r}")
 
 
+_SQUARE = unit_box(2)
+_ZERO_ON_BOUNDARY = Constraint(sine_multiplier)
+
+
+class _DarcyProblem:
+    """What both Darcy forms share: the unit square, a positive interior coefficient, u = 0 on the boundary."""
+
+    domain = _SQUARE
+    input = InputSpec("coefficient", positive=True)
+    outputs = (field_output("u"),)
+    interpolation: str
+
+    def weak_layout(self, options: WeakOptions) -> BallLayout:
+        return BallLayout.build(options, lower=self.domain.lower, upper=self.domain.upper)
+
+    def coefficient(self, a_nodes: Tensor, x: Tensor) -> Tensor:
+        return read_coefficient(a_nodes, x, self.interpolation)
+
+    # ---------------------------------------------------- what the grid baselines (PINO, FNO, ...) read
+    source: float
+    grid_schemes = ("fd", "fd-central")  # the residuals of grid_residual (GRID_RESIDUALS), by name
+
+    def grid_input(self, a_nodes: Tensor, x_a: Tensor, x_u: Tensor) -> Tensor:
+        """The coefficient on the solution grid (the FNO's input): a itself, u living on a's n x n nodes.
+
+        a_nodes (B, n, n), x_a (n, n, 2), x_u (n, n, 2) -> (B, n, n); ValueError on another solution grid.
+        """
+        if tuple(a_nodes.shape[1:]) != tuple(x_u.shape[:-1]):
+            raise ValueError(f"a grid model of Darcy predicts on its input grid {tuple(a_nodes.shape[1:])} only, "
+                             f"not on {tuple(x_u.shape[:-1])}")
+        return a_nodes
+
+    def grid_residual(self, u: Tensor, a_nodes: Tensor, x_u: Tensor, scheme: str = "fd") -> Tensor:
+        """The finite-difference residual ``scheme`` of GRID_RESIDUALS at inner nodes: u, a (B, n, n) -> (B, m, m).
+
+        "fd": :func:`darcy_fd_residual` (m = n - 2); "fd-central": :func:`darcy_fd_residual_central` (m = n - 4).
+        """
+        if scheme not in GRID_RESIDUALS:
+            raise ValueError(f"unknown grid residual {scheme!r}; choose one of {', '.join(GRID_RESIDUALS)}")
+        if u.shape != a_nodes.shape:
+            raise ValueError(f"the grid residual needs u and a on the same grid, got {tuple(u.shape)}, "
+                             f"{tuple(a_nodes.shape)}")
+        return GRID_RESIDUALS[scheme](u, a_nodes, self.source)
+
+    def grid_solution(self, a_nodes: Tensor, x_u: Tensor) -> Tensor:
+        """The exact solution of the "fd" grid residual (:func:`darcy_fd_solve`): (B, n, n) -> (B, n, n)."""
+        return darcy_fd_solve(a_nodes, self.source)
+
+
 @dataclass(frozen=True)
-class Darcy:
+class Darcy(_DarcyProblem):
     """Standard weak form for smooth a: r_j = <a grad u . grad w_j - f w_j>_j (ball averages).
 
     The residual term is sum_j r_j^2 per sample; u = sin(pi x) sin(pi y) N(x) is exact on the boundary.
@@ -89,14 +139,8 @@ class Darcy:
     source: float = 10.0
     interpolation: str = "bicubic"  # how a is read between nodes: "bicubic" or "nearest"
 
-    fields = (FieldSpec("u", order=1, constrained=True),)
+    fields = (FieldSpec("u", order=1, constraint=_ZERO_ON_BOUNDARY),)
     terms = ("weak",)
-
-    def multiplier(self, x: Tensor, order: int) -> Jet:
-        return sine_multiplier(x, order)
-
-    def coefficient(self, a_nodes: Tensor, x: Tensor) -> Tensor:
-        return read_coefficient(a_nodes, x, self.interpolation)
 
     def residuals(self, fields: dict[str, Jet], a: Tensor, points: WeakPoints) -> dict[str, Tensor]:
         u = fields["u"]
@@ -106,7 +150,7 @@ class Darcy:
 
 
 @dataclass(frozen=True)
-class DarcyMixed:
+class DarcyMixed(_DarcyProblem):
     """Mixed form for two-phase a: flux s = a grad u as its own network (continuous normal flux).
 
     weak:         r_j = <s . grad w_j - f w_j>_j, term sum_j r_j^2
@@ -117,17 +161,11 @@ class DarcyMixed:
     interpolation: str = "nearest"
 
     fields = (
-        FieldSpec("u", order=1, constrained=True),
+        FieldSpec("u", order=1, constraint=_ZERO_ON_BOUNDARY),
         FieldSpec("s1", order=0),
         FieldSpec("s2", order=0),
     )
     terms = ("weak", "constitutive")
-
-    def multiplier(self, x: Tensor, order: int) -> Jet:
-        return sine_multiplier(x, order)
-
-    def coefficient(self, a_nodes: Tensor, x: Tensor) -> Tensor:
-        return read_coefficient(a_nodes, x, self.interpolation)
 
     def residuals(self, fields: dict[str, Jet], a: Tensor, points: WeakPoints) -> dict[str, Tensor]:
         s = torch.stack([fields["s1"].value, fields["s2"].value], dim=-1)  # (B, P, Q, 2)

@@ -9,7 +9,8 @@ A split file holds
 
 and its provenance as attributes: ``provenance`` (JSON of everything that made it) and, for
 h5dump/h5ls readers, its scalar entries as plain attributes. Grids use 'ij' indexing: for Darcy,
-``a[n, i, j]`` is the value at ``x_a[i, j] = (i, j) / 28``. Files are written to a temporary
+``a[n, i, j]`` is the value at ``x_a[i, j] = (i, j) / 28``; for Burgers, ``a[n, j]`` is u0 at
+``x_a[j] = (x_j,)`` and ``u[n, i, j]`` is u at ``x_u[i, j] = (x_j, t_i)`` (t-major). Files are written to a temporary
 name and renamed when complete, so a file that exists is whole.
 """
 

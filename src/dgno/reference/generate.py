@@ -1,5 +1,8 @@
 """Data set generation: sample inputs, solve with the reference solver, write split files.
 
+Works for any :class:`~dgno.reference.presets.DataPreset` (Darcy, Burgers): the preset supplies the
+input distributions, the solve and the stored grids.
+
 Sample i of split s is drawn from its own generator, ``default_rng(SeedSequence([seed,
 split_key(s), i]))``, so a file's content depends only on (preset, seed, split, index): shards
 and worker counts never change the data, and merged shards equal a single run.
@@ -21,7 +24,7 @@ from tqdm import tqdm
 from dgno import __version__
 from dgno.errors import DgnoError
 from dgno.reference.dataset import Dataset, concatenate, load_h5, save_h5, writable_path
-from dgno.reference.presets import DarcyPreset
+from dgno.reference.presets import DataPreset
 
 RNG_RECIPE = "numpy default_rng(SeedSequence([seed, split_key, index]))"
 
@@ -61,14 +64,14 @@ class Shard:
         return "" if self.count == 1 else f".shard-{self.index}-of-{self.count}"
 
 
-def _solve_one(task: tuple[DarcyPreset, int, str, int]) -> tuple[np.ndarray, np.ndarray]:
+def _solve_one(task: tuple[DataPreset, int, str, int]) -> tuple[np.ndarray, np.ndarray]:
     preset, seed, split, index = task
     field = preset.sampler(split).sample(sample_rng(seed, split, index))
     return preset.solve(field)
 
 
 def generate_split(
-    preset: DarcyPreset,
+    preset: DataPreset,
     split: str,
     indices: Sequence[int],
     *,
@@ -86,9 +89,9 @@ def generate_split(
     else:
         results = map(_solve_one, tasks)
     out = list(tqdm(results, total=len(tasks), desc=f"{preset.name} {split}", disable=not progress, unit="sample"))
-    n = preset.n_nodes
-    a = np.stack([r[0] for r in out]) if out else np.empty((0, n, n))
-    u = np.stack([r[1] for r in out]) if out else np.empty((0, n, n))
+    x_a, x_u = preset.x_a(), preset.x_u()  # (*grid_a, d_a), (*grid_u, d_u)
+    a = np.stack([r[0] for r in out]) if out else np.empty((0, *x_a.shape[:-1]))  # (N, *grid_a)
+    u = np.stack([r[1] for r in out]) if out else np.empty((0, *x_u.shape[:-1]))  # (N, *grid_u)
     start, stop = (int(indices[0]), int(indices[-1]) + 1) if len(indices) else (0, 0)
     attrs = {
         **preset.describe(),
@@ -102,10 +105,10 @@ def generate_split(
         "n_samples": len(indices),
         "dgno_version": __version__,
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "a_positive": True,
-        "layout": "a[n, i, j] = a(x_a[i, j]), x_a[i, j] = (i, j) / (n_nodes - 1)",
+        "a_positive": preset.a_positive,
+        "layout": preset.layout,
     }
-    return Dataset(a=a, u=u, x_a=preset.nodes(), x_u=preset.nodes(), attrs=attrs)
+    return Dataset(a=a, u=u, x_a=x_a, x_u=x_u, attrs=attrs)
 
 
 @dataclass(frozen=True)
@@ -128,7 +131,7 @@ class SplitCounts:
 
 
 def generate(
-    preset: DarcyPreset,
+    preset: DataPreset,
     out_dir: str | Path,
     *,
     counts: SplitCounts,

@@ -1,4 +1,4 @@
-"""Readers for the reference authors' Darcy ``.mat`` files (DGenNO and its companion repository).
+"""Readers for the reference authors' Darcy and Burgers ``.mat`` files (DGenNO and its companion repository).
 
 Layouts (shapes as MATLAB or Python wrote them):
 
@@ -10,11 +10,15 @@ Layouts (shapes as MATLAB or Python wrote them):
   0 -> 5), sol_fem (used), sol_fdm (kept in ``extras``), X, Y.
 - ``inverse``: ``pwc_inverse_coe.mat``, ``smh_inverse_coe.mat`` (Python): x (841, 2), a (841, 1), u (841, 1),
   index_obs (n_obs,).
+- ``viscid``: ``viscid_train.mat``, ``viscid_test_in.mat`` (Burgers): u0 (N, X), u_sol (N, T, X), x_mesh (X,),
+  t_mesh (T,); X = 128 and T = 101 in the authors' files, but any sizes are read.
 
 v7.3 files are HDF5 and read with h5py, which shows MATLAB arrays with their axes reversed; those of the
 MATLAB-written layouts are therefore reversed back (unless the solution's shape shows the file was written
 row-major). v5 files are read with :func:`scipy.io.loadmat`, which needs no reversal. The node order is never
-assumed: each flattened node is placed on the 'ij' grid by rounding its coordinates (from X, Y or x) times 28.
+assumed: each flattened node is placed on the 'ij' grid by rounding its coordinates (from X, Y or x) times 28;
+for ``viscid`` the x and t axes are sorted ascending by x_mesh and t_mesh. For ``viscid`` v7.3 files the axes are
+reversed unless u_sol's shape shows the file was written row-major ((N, T, X) rather than (X, T, N)).
 """
 
 from __future__ import annotations
@@ -34,29 +38,31 @@ from dgno.reference.dataset import Dataset, check_values
 
 RES = 29
 NODES = RES * RES
-LAYOUTS = ("smh", "pwc", "pwc-companion", "inverse")
+LAYOUTS = ("smh", "pwc", "pwc-companion", "inverse", "viscid")
 MATLAB_WRITTEN = ("smh", "pwc-companion")
 # layout -> (coefficient key, solution key)
 GRID_KEYS = {"smh": ("coeff", "sol"), "pwc": ("coe", "u"), "pwc-companion": ("coeff", "sol_fem")}
-PRESETS = {"smh": "darcy-smooth", "pwc": "darcy-pwc", "pwc-companion": "darcy-pwc"}
+PRESETS = {"smh": "darcy-smooth", "pwc": "darcy-pwc", "pwc-companion": "darcy-pwc", "viscid": "burgers"}
 Arrays = dict[str, np.ndarray]
 _READ_ERRORS = (OSError, ValueError, IndexError, TypeError, KeyError, EOFError, NotImplementedError, MatReadError)
 
 
 def load_reference_mat(path: str | os.PathLike, layout: str = "auto") -> Dataset:
-    """Read one of the reference authors' Darcy ``.mat`` files into a :class:`Dataset`.
+    """Read one of the reference authors' Darcy or Burgers ``.mat`` files into a :class:`Dataset`.
 
     Parameters
     ----------
     path
         The ``.mat`` file (v7.3/HDF5 or v5).
     layout
-        ``"smh"``, ``"pwc"``, ``"pwc-companion"``, ``"inverse"`` or ``"auto"`` (detected from the keys).
+        ``"smh"``, ``"pwc"``, ``"pwc-companion"``, ``"inverse"``, ``"viscid"`` or ``"auto"`` (detected from the keys).
 
     Returns
     -------
     Dataset
-        a and u of shape (N, 29, 29) on the 'ij' grid ``x[i, j] = (i, j) / 28``; N = 1 for ``inverse``.
+        Darcy: a and u of shape (N, 29, 29) on the 'ij' grid ``x[i, j] = (i, j) / 28``; N = 1 for ``inverse``.
+        ``viscid``: the layout of the ``burgers`` preset, a (N, X) at x_a (X, 1), u (N, T, X) at x_u (T, X, 2)
+        with ``x_u[i, j] = (x_j, t_i)``.
     """
     path = Path(path)
     if layout != "auto" and layout not in LAYOUTS:
@@ -66,6 +72,8 @@ def load_reference_mat(path: str | os.PathLike, layout: str = "auto") -> Dataset
     raw, hdf5 = _read_arrays(path)
     if layout == "auto":
         layout = detect_layout(raw, path)
+    if layout == "viscid":
+        return _viscid(raw, path, hdf5)
     if layout == "inverse":
         a, u, extras, preset = _inverse(raw, path)
     else:
@@ -89,10 +97,12 @@ def detect_layout(raw: Arrays, path: str | os.PathLike) -> str:
         return "pwc"
     if {"x", "a", "u", "index_obs"} <= keys:
         return "inverse"
+    if {"u0", "u_sol"} <= keys:
+        return "viscid"
     found = ", ".join(sorted(keys)) or "none"
     raise DgnoError(
         f"{path}: unrecognised MAT key set ({found}); expected coeff+sol (smh), coe+u (pwc), "
-        "coeff+sol_fem (pwc-companion) or x+a+u+index_obs (inverse)"
+        "coeff+sol_fem (pwc-companion), x+a+u+index_obs (inverse) or u0+u_sol (viscid)"
     )
 
 
@@ -195,6 +205,43 @@ def _inverse(raw: Arrays, path: Path) -> tuple[np.ndarray, np.ndarray, Arrays, s
     flat = _obs_indices(raw["index_obs"], path)
     extras = {"index_obs": order[flat], "index_obs_flat": flat}
     return _scatter(a, order), _scatter(u, order), extras, preset
+
+
+def _viscid(raw: Arrays, path: Path, hdf5: bool) -> Dataset:
+    """The Burgers layout: u0 (N, X), u_sol (N, T, X), x_mesh (X,), t_mesh (T,) -> the burgers preset's layout."""
+    _require(raw, path, ("u0", "u_sol", "x_mesh", "t_mesh"))
+    x, t = _mesh(raw["x_mesh"], path, "x_mesh"), _mesh(raw["t_mesh"], path, "t_mesh")
+    u0, sol = raw["u0"], raw["u_sol"]
+    n_t, n_x = t.size, x.size
+    row_major = sol.ndim == 3 and sol.shape[1:] == (n_t, n_x) and sol.shape[0] != n_x
+    if hdf5 and not row_major:  # MATLAB's (N, T, X) shows up as (X, T, N)
+        u0, sol = u0.T, sol.T
+    if sol.ndim != 3 or sol.shape[1:] != (n_t, n_x):
+        raise DgnoError(f"{path}: key 'u_sol' has shape {sol.shape}, expected (N, {n_t}, {n_x}) (N, t_mesh, x_mesh)")
+    if u0.shape != (sol.shape[0], n_x):
+        raise DgnoError(f"{path}: key 'u0' has shape {u0.shape}, expected ({sol.shape[0]}, {n_x}) (u_sol's N, x_mesh)")
+    for key, arr in (("u0", u0), ("u_sol", sol)):
+        if not np.all(np.isfinite(arr)):
+            bad = tuple(np.argwhere(~np.isfinite(arr))[0].tolist())
+            raise DgnoError(f"{path}: key '{key}' holds a non-finite value at index {bad}")
+    ix, it = np.argsort(x, kind="stable"), np.argsort(t, kind="stable")
+    x, t = x[ix], t[it]
+    a = np.asarray(u0, dtype=float)[:, ix]  # (N, X)
+    u = np.asarray(sol, dtype=float)[:, it][:, :, ix]  # (N, T, X)
+    x_u = np.stack(np.meshgrid(x, t, indexing="xy"), axis=-1)  # (T, X, 2): x_u[i, j] = (x_j, t_i)
+    attrs = {"source": "reference-mat", "layout": "viscid", "file": path.name, "preset": "burgers", "a_positive": False}
+    return Dataset(a=a, u=u, x_a=x[:, None], x_u=x_u, attrs=attrs)
+
+
+def _mesh(arr: np.ndarray, path: Path, key: str) -> np.ndarray:
+    """A coordinate vector ((n,), (1, n) or (n, 1)) as (n,), checked to be finite with distinct entries."""
+    arr = np.asarray(arr, dtype=float)
+    if arr.ndim > 2 or arr.size < 2 or arr.size != max(arr.shape):
+        raise DgnoError(f"{path}: key '{key}' has shape {arr.shape}, expected a vector")
+    vec = arr.ravel()
+    if not np.all(np.isfinite(vec)) or np.unique(vec).size != vec.size:
+        raise DgnoError(f"{path}: key '{key}' must hold distinct finite coordinates")
+    return vec
 
 
 def _obs_indices(index_obs: np.ndarray, path: Path) -> np.ndarray:

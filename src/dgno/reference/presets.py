@@ -1,16 +1,81 @@
-"""Darcy data presets: the input distribution, the PDE data, and the solver that makes ground truth."""
+"""Data presets: the input distribution, the PDE data, and the solver that makes ground truth.
+
+A preset is anything with the :class:`DataPreset` interface; :mod:`dgno.reference.generate` draws the
+inputs of each split from ``sampler(split)``, solves each with ``solve`` and writes the results on the
+preset's own grids ``x_a()`` and ``x_u()``, never asking which PDE it is.
+"""
 
 from __future__ import annotations
 
 import platform
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar, Protocol, runtime_checkable
 
 import numpy as np
 
-from dgno.fields import FieldSampler, GaussianRandomField, LogNormalField, TwoPhaseField, unit_square_nodes
+from dgno.fields import (
+    FieldSampler,
+    GaussianRandomField,
+    LogNormalField,
+    SineSeriesField,
+    TwoPhaseField,
+    unit_square_nodes,
+)
 from dgno.fields.base import Field
+from dgno.reference.burgers import BurgersChebyshev
 from dgno.reference.darcy_fd import DarcyFD
+
+
+@runtime_checkable
+class DataPreset(Protocol):
+    """What data generation needs of a preset.
+
+    ``a_positive`` is recorded in every file (readers then check a > 0); ``layout`` is a line that
+    says how the stored arrays relate to their coordinates.
+    """
+
+    name: str
+    a_positive: bool
+    layout: str
+
+    @property
+    def splits(self) -> tuple[str, ...]:
+        """train, val, test and the test_ood_<name> splits."""
+        ...
+
+    def sampler(self, split: str) -> FieldSampler:
+        """The input distribution of ``split`` (KeyError for an unknown split)."""
+        ...
+
+    def x_a(self) -> np.ndarray:
+        """Coordinates of the stored inputs, shape (*grid_a, d_a)."""
+        ...
+
+    def x_u(self) -> np.ndarray:
+        """Coordinates of the stored solutions, shape (*grid_u, d_u)."""
+        ...
+
+    def solve(self, a: Field) -> tuple[np.ndarray, np.ndarray]:
+        """(a at x_a, shape grid_a; u at x_u, shape grid_u) for one input field."""
+        ...
+
+    def describe(self) -> dict[str, Any]:
+        """Everything that made the data (JSON-serialisable), recorded as provenance."""
+        ...
+
+
+def split_sampler(split: str, field: FieldSampler, ood: dict[str, FieldSampler]) -> FieldSampler:
+    """``field`` for train/val/test, ``ood[name]`` for test_ood_<name>; KeyError otherwise."""
+    if split in ("train", "val", "test"):
+        return field
+    name = split.removeprefix("test_ood_")
+    if split.startswith("test_ood_") and name in ood:
+        return ood[name]
+    raise KeyError(split)
+
+
+def _platform() -> dict[str, str]:
+    return {"python": platform.python_version(), "numpy": np.__version__}
 
 
 @dataclass(frozen=True)
@@ -30,6 +95,8 @@ class DarcyPreset:
     n_nodes: int = 29
     refine: int = 7
     solver: DarcyFD = DarcyFD()
+    a_positive: ClassVar[bool] = True
+    layout: ClassVar[str] = "a[n, i, j] = a(x_a[i, j]), x_a[i, j] = (i, j) / (n_nodes - 1)"
 
     def __post_init__(self) -> None:
         if self.refine < 1 or self.n_nodes < 3:
@@ -49,6 +116,14 @@ class DarcyPreset:
         """The output grid, shape (n_nodes, n_nodes, 2), 'ij' indexing."""
         return unit_square_nodes(self.n_nodes)
 
+    def x_a(self) -> np.ndarray:
+        """Input nodes: the output grid, (n_nodes, n_nodes, 2)."""
+        return self.nodes()
+
+    def x_u(self) -> np.ndarray:
+        """Solution nodes: the output grid, (n_nodes, n_nodes, 2)."""
+        return self.nodes()
+
     def solve(self, a: Field) -> tuple[np.ndarray, np.ndarray]:
         """(a, u) at the output nodes, each (n_nodes, n_nodes), for one coefficient field."""
         u_fine = self.solver.solve(a, self.source, self.n_fine)
@@ -56,12 +131,7 @@ class DarcyPreset:
 
     def sampler(self, split: str) -> FieldSampler:
         """The input distribution of a split: train/val/test, or test_ood_<name>."""
-        if split in ("train", "val", "test"):
-            return self.field
-        name = split.removeprefix("test_ood_")
-        if split.startswith("test_ood_") and name in self.ood:
-            return self.ood[name]
-        raise KeyError(split)
+        return split_sampler(split, self.field, self.ood)
 
     @property
     def splits(self) -> tuple[str, ...]:
@@ -83,7 +153,7 @@ class DarcyPreset:
             },
             "field": self.field.describe(),
             "ood": {k: v.describe() for k, v in self.ood.items()},
-            "platform": {"python": platform.python_version(), "numpy": np.__version__},
+            "platform": _platform(),
         }
 
 
@@ -137,4 +207,111 @@ def darcy_smooth() -> DarcyPreset:
             "sigma2x": LogNormalField(grf=GaussianRandomField(alpha=3.0, tau=3.0, sigma=18.0)),
         },
         refine=7,
+    )
+
+
+def _grid_1d(n: int) -> np.ndarray:
+    return np.linspace(-1.0, 1.0, n)
+
+
+@dataclass(frozen=True)
+class BurgersPreset:
+    """u_t + u u_x = nu u_xx on [-1, 1] x [0, t_final], u(-1, t) = u(1, t) = 0, u(x, 0) = a(x) drawn from ``field``.
+
+    Stored: a (n_x,) = a(x_j) at x_j = linspace(-1, 1, n_x), with x_a (n_x, 1); u (n_t, n_x) at
+    t_i = linspace(0, t_final, n_t), with x_u (n_t, n_x, 2), x_u[i, j] = (x_j, t_i) (t-major, x first
+    along the last axis). u[0] is a itself; the other rows come from ``solver`` (Chebyshev
+    collocation with ETDRK4), interpolated to x_j. nu is the solver's.
+    ``ood`` names the out-of-distribution initial-condition distributions of the test_ood_<name> splits.
+    """
+
+    name: str
+    description: str
+    field: FieldSampler
+    ood: dict[str, FieldSampler] = field(default_factory=dict)
+    n_x: int = 128
+    n_t: int = 101
+    t_final: float = 1.0
+    solver: BurgersChebyshev = BurgersChebyshev()
+    a_positive: ClassVar[bool] = False
+    layout: ClassVar[str] = (
+        "a[n, j] = u(x_a[j, 0], 0), u[n, i, j] = u(x_u[i, j]), x_u[i, j] = (x_j, t_i), "
+        "x_j = -1 + 2 j / (n_x - 1), t_i = t_final i / (n_t - 1)"
+    )
+
+    def __post_init__(self) -> None:
+        if self.n_x < 2 or self.n_t < 2 or self.t_final <= 0:
+            raise ValueError(f"{self.name}: need n_x >= 2, n_t >= 2 and t_final > 0")
+
+    def times(self) -> np.ndarray:
+        """The output times, shape (n_t,)."""
+        return np.linspace(0.0, self.t_final, self.n_t)
+
+    def x_a(self) -> np.ndarray:
+        """Input points, shape (n_x, 1)."""
+        return _grid_1d(self.n_x)[:, None]
+
+    def x_u(self) -> np.ndarray:
+        """Solution points (x, t), shape (n_t, n_x, 2), ``x_u[i, j] = (x_j, t_i)``."""
+        return np.stack(np.meshgrid(_grid_1d(self.n_x), self.times(), indexing="xy"), axis=-1)
+
+    def solve(self, a: Field) -> tuple[np.ndarray, np.ndarray]:
+        """(a (n_x,), u (n_t, n_x)) for one initial condition."""
+        x = _grid_1d(self.n_x)
+        u = self.solver.solve(a, self.times(), x)
+        return u[0].copy(), u
+
+    def sampler(self, split: str) -> FieldSampler:
+        """The input distribution of a split: train/val/test, or test_ood_<name>."""
+        return split_sampler(split, self.field, self.ood)
+
+    @property
+    def splits(self) -> tuple[str, ...]:
+        return ("train", "val", "test", *(f"test_ood_{k}" for k in self.ood))
+
+    def describe(self) -> dict[str, Any]:
+        h, steps = self.solver.step_size(self.t_final / (self.n_t - 1))
+        return {
+            "preset": self.name,
+            "description": self.description,
+            "pde": "u_t + u u_x = nu u_xx on [-1,1] x [0,T], u(-1,t) = u(1,t) = 0, u(x,0) = a(x)",
+            "nu": self.solver.nu,
+            "t_final": self.t_final,
+            "n_x": self.n_x,
+            "n_t": self.n_t,
+            "solver": {
+                "type": type(self.solver).__name__,
+                "space": "Chebyshev collocation, Gauss-Lobatto points, Dirichlet at both ends",
+                "time": "ETDRK4 (Cox-Matthews), phi-functions by expm of an augmented matrix",
+                "order_time": self.solver.order_time,
+                "order_space": self.solver.order_space,
+                "n": self.solver.n,
+                "dt": h,
+                "steps_per_output": steps,
+                "initial_data": "degree-n truncated Chebyshev series of a",
+                "output": "barycentric interpolation to x_j; u[0] = a(x_j)",
+            },
+            "field": self.field.describe(),
+            "ood": {k: v.describe() for k, v in self.ood.items()},
+            "platform": _platform(),
+        }
+
+
+def burgers() -> BurgersPreset:
+    return BurgersPreset(
+        name="burgers",
+        description=(
+            "viscous Burgers, nu = 0.1/pi, zero ends; a a sine-series GRF on [-1, 1] "
+            "(tau 7, alpha 2.5, 512 modes, x-averaged pointwise std 0.38); u at 101 x 128 (t, x)"
+        ),
+        field=SineSeriesField(),
+        ood={
+            # tau 5: longer correlation length (2/5 instead of 2/7 in x) at the same mean std, so less energy
+            # in the higher modes (6% beyond mode 2 instead of 13%) and a smaller rms slope (0.99 instead of
+            # 1.22): smoother initial conditions, a shift in shape rather than in size
+            "tau5": SineSeriesField(tau=5.0),
+            # 1.5 times the amplitude: steeper fronts
+            "amp15": SineSeriesField(scale=1.5),
+        },
+        solver=BurgersChebyshev(n=128, dt=5e-3),  # 3e-7 from a solve twice as fine (tests/test_burgers_reference.py)
     )

@@ -38,32 +38,9 @@ def nodal_coefficient(values: np.ndarray, interp: str) -> Field:
     raise ValueError(f"interp must be 'nearest' or 'cubic', got {interp!r}")
 
 
-def preset_interp(preset_name: str) -> str:
-    """How nodal a of a preset's data is read between nodes: nearest node for two-phase data, else cubic."""
-    return "nearest" if preset_name.startswith("darcy-pwc") else "cubic"
-
-
 def default_interp(ds: Dataset) -> str:
     """Nearest node for two-phase data (the reference's convention), cubic otherwise."""
-    field = ds.attrs.get("field", {})
-    two_phase = field.get("type") == "TwoPhaseField" or preset_interp(ds.attrs.get("preset", "")) == "nearest"
-    return "nearest" if two_phase else "cubic"
-
-
-def solve_nodal(preset_name: str, a_nodes: np.ndarray, *, fine: bool = False) -> np.ndarray | None:
-    """u for nodal values of a, with the preset's own solver and resolution (None: unknown preset).
-
-    At the nodes of a (n, n), or on the solver's fine grid ((n - 1) refine + 1 per side) when ``fine``.
-    """
-    from dgno.config import DATA_PRESETS, get_preset
-
-    if preset_name not in DATA_PRESETS:
-        return None
-    preset = get_preset(preset_name)
-    refine = preset.refine
-    u = preset.solver.solve(nodal_coefficient(a_nodes, preset_interp(preset_name)), preset.source,
-                            (a_nodes.shape[0] - 1) * refine + 1)
-    return u if fine else u[::refine, ::refine]
+    return "nearest" if ds.attrs.get("field", {}).get("type") == "TwoPhaseField" else "cubic"
 
 
 def _resolve_one(task: tuple[DarcyFD | DarcyFEM, int, float, np.ndarray, str]) -> np.ndarray:

@@ -9,7 +9,7 @@ with every field evaluated at ``wp.points`` and brought back to (..., P, Q) by `
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from torch import Tensor
 
@@ -31,6 +31,7 @@ class WeakPoints:
     v: Tensor  # (P, Q) test function values phi(|xi|)
     grad_v: Tensor  # (P, Q, d) physical gradients grad_xi phi / R
     weights: Tensor  # (Q,) averaging weights, sum 1
+    boundary: dict[str, Tensor] = field(default_factory=dict)  # boundary part -> points (M, d), for penalty terms
 
     @property
     def n_particles(self) -> int:

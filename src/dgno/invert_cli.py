@@ -1,4 +1,8 @@
-"""`dgno invert`: one instance, from a data set's instance or the user's own measurements."""
+"""`dgno invert`: one instance, from a data set's instance or the user's own measurements, for any problem.
+
+Names become objects here and only here: axis names in --obs-min/--obs-max become a :class:`Window`, the data's
+preset name becomes the reference solver of the physics check.
+"""
 
 from __future__ import annotations
 
@@ -12,10 +16,13 @@ import numpy as np
 from dgno.errors import DgnoError
 from dgno.inverse.observations import (
     Observations,
+    Window,
+    as_components,
     check_sigma,
     check_snr,
     draw_at_nodes,
     draw_at_points,
+    free_nodes,
     read_observations,
     sigma_from_snr,
 )
@@ -26,11 +33,17 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("run", help="run folder written by 'dgno train'")
     p.add_argument("--data", default=None, help="split file (.h5) holding the instance (truth and grid)")
     p.add_argument("--index", type=int, default=0, help="instance of --data to invert")
-    p.add_argument("--obs", default=None, help="your measurements: CSV (columns x,y,u[,sigma]) or HDF5 (x, u)")
+    p.add_argument("--obs", default=None,
+                   help="your measurements: CSV with columns named by the domain's axes and the observed outputs "
+                        "(x,y,u for Darcy; x,t,u for Burgers; optional sigma) or HDF5 (x, one dataset per output)")
     p.add_argument("--n-obs", type=int, default=100, help="observations drawn from the instance (without --obs)")
     p.add_argument("--obs-at", default="nodes", choices=["nodes", "points"],
-                   help="draw observations at random interior grid nodes, or at free random points "
-                        "(their truth from a fine reference solve)")
+                   help="draw observations at random grid nodes, or at free random points in the domain (their "
+                        "truth interpolated on the data's grid)")
+    p.add_argument("--obs-min", action="append", default=[], metavar="AXIS=VALUE",
+                   help="draw observations only where AXIS >= VALUE, e.g. t=0.25 (repeatable)")
+    p.add_argument("--obs-max", action="append", default=[], metavar="AXIS=VALUE",
+                   help="draw observations only where AXIS <= VALUE (repeatable)")
     p.add_argument("--snr", type=float, default=None, help="noise from a signal-to-noise ratio in dB (default 25)")
     p.add_argument("--sigma", type=float, default=None, help="noise standard deviation (instead of --snr)")
     p.add_argument("--seed", type=int, default=0)
@@ -45,7 +58,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="latent prior (default: fitted for tanh encoders, standard for Gaussian encoders)")
     p.add_argument("--no-model-error", action="store_true",
                    help="do not add the forward model's validation error to the noise variance")
-    p.add_argument("--physics-check", type=int, default=8, help="posterior draws re-solved with the reference solver")
+    p.add_argument("--physics-check", type=int, default=8,
+                   help="posterior draws re-solved with the data preset's reference solver (0: none)")
     p.add_argument("--quadrature", default=None, choices=["grid", "gauss"],
                    help="quadrature of the virtual observables (default: the training's)")
     p.add_argument("--quadrature-n", type=int, default=None, help="its size (default: the training's)")
@@ -55,39 +69,47 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--progress", action="store_true", help="show the sampler's progress bar")
 
 
-def _noise(args: argparse.Namespace, u_signal: np.ndarray | None, file_sigma: float | None, source: str) -> float:
+def parse_bounds(items: list[str], flag: str) -> dict[str, float]:
+    """["t=0.25", ...] -> {"t": 0.25}."""
+    out = {}
+    for item in items:
+        name, sep, value = item.partition("=")
+        try:
+            if not sep or not name.strip():
+                raise ValueError
+            out[name.strip()] = float(value)
+        except ValueError:
+            raise DgnoError(f"{flag} must look like AXIS=VALUE (e.g. t=0.25), got {item!r}") from None
+    return out
+
+
+def window(args: argparse.Namespace, domain) -> Window:
+    return Window.from_bounds(domain, parse_bounds(args.obs_min, "--obs-min"), parse_bounds(args.obs_max, "--obs-max"))
+
+
+def _noise(args: argparse.Namespace, signal: np.ndarray | None, file_sigma: np.ndarray | None,
+           source: str) -> np.ndarray:
+    """sigma per observed output (C,): --sigma, else --snr (or the file's sigma, else 25 dB) of ``signal`` (..., C)."""
     if args.sigma is not None and args.snr is not None:
         raise DgnoError("give --sigma or --snr, not both")
     if args.sigma is not None:
         check_sigma(args.sigma, source="--sigma")
-        return float(args.sigma)
+        return np.array([float(args.sigma)])
     if args.snr is not None:
         check_snr(args.snr)
     elif file_sigma is not None:
-        check_sigma(file_sigma, source=source)
-        return float(file_sigma)
-    snr = 25.0 if args.snr is None else args.snr
-    if u_signal is None:
+        for value in file_sigma:
+            check_sigma(float(value), source=source)
+        return np.asarray(file_sigma, dtype=float)
+    if signal is None:
         raise DgnoError(f"{source}: give --sigma or --snr for the noise of these observations")
-    return sigma_from_snr(u_signal, snr)
+    return sigma_from_snr(signal, 25.0 if args.snr is None else args.snr)
 
 
-def fine_truth_at(ds, index: int, x: np.ndarray) -> np.ndarray:
-    """The noise-free u of instance ``index`` at free points x (K, 2), from a fine reference solve."""
-    from scipy.interpolate import RegularGridInterpolator
-
-    from dgno.reference.verify import solve_nodal
-
-    name = ds.attrs.get("preset")
-    u_fine = solve_nodal(name, ds.a[index], fine=True) if name else None
-    if u_fine is None:
-        raise DgnoError("--obs-at points needs a data file of a known preset (to re-solve the instance)")
-    t = np.linspace(0.0, 1.0, u_fine.shape[0])
-    return RegularGridInterpolator((t, t), u_fine, method="cubic")(x)
-
-
-def observations(args: argparse.Namespace, ds) -> tuple[Observations, Truth | None]:
+def observations(args: argparse.Namespace, ds, problem) -> tuple[Observations, Truth | None]:
+    """The observations of one inversion (drawn from instance --index of ``ds``, or read from --obs), the truth."""
     rng = np.random.default_rng(args.seed)
+    names = tuple(o.name for o in problem.outputs)
     truth = None
     if ds is not None:
         if not 0 <= args.index < len(ds):
@@ -95,32 +117,55 @@ def observations(args: argparse.Namespace, ds) -> tuple[Observations, Truth | No
         truth = Truth(ds.a[args.index], ds.u[args.index] if ds.u is not None else None,
                       f"{Path(args.data).name}[{args.index}]")
     if args.obs is not None:
-        x, y, file_sigma = read_observations(args.obs)
+        if args.obs_min or args.obs_max:
+            raise DgnoError("--obs-min/--obs-max choose where to draw observations; they do not apply to --obs")
+        f = read_observations(args.obs, domain=problem.domain, outputs=names)
         source = str(args.obs)
-        Observations(x=x, y=y, sigma=1.0, source=source)  # checks points and values before the noise
-        sigma = _noise(args, y, file_sigma, source)
-        return Observations(x=x, y=y, sigma=sigma, source=source), truth
+        Observations(x=f.x, y=f.y, sigma=1.0, source=source, outputs=f.outputs)  # values checked before the noise
+        sigma = _noise(args, f.y, f.sigma, source)
+        return Observations(x=f.x, y=f.y, sigma=sigma, source=source, outputs=f.outputs), truth
     if ds is None:
         raise DgnoError("give --data (an instance to observe) or --obs (your measurements)")
     if truth.u is None:
         raise DgnoError(f"{args.data}: has no solutions u to draw observations from; give --obs")
-    sigma = _noise(args, truth.u, None, "--snr")
+    where = window(args, problem.domain)
+    sigma = _noise(args, as_components(truth.u, ds.grid_u), None, "--snr")
     source = f"{args.data}[{args.index}]"
     if args.obs_at == "nodes":
-        return draw_at_nodes(ds.x_u, truth.u, args.n_obs, sigma, rng, source=source), truth
-    if args.n_obs < 1:
-        raise DgnoError(f"--n-obs must be >= 1, got {args.n_obs}")
-    x = rng.uniform(0.0, 1.0, size=(args.n_obs, ds.x_u.shape[-1]))
-    return draw_at_points(x, fine_truth_at(ds, args.index, x), sigma, rng, source=source), truth
+        candidates = free_nodes(problem, ds.x_u, window=where)
+        return draw_at_nodes(ds.x_u, truth.u, args.n_obs, sigma, rng, candidates=candidates, outputs=names,
+                             source=source), truth
+    return draw_at_points(ds.x_u, truth.u, args.n_obs, sigma, rng, domain=problem.domain, window=where,
+                          outputs=names, source=source), truth
+
+
+def physics_solver(model, preset_name: str | None):
+    """The reference re-solve of the data's preset for the physics check, or None (no preset, or not a known one)."""
+    import torch
+
+    from dgno.config import get_preset
+    from dgno.inverse.physics_check import reference_solve
+
+    if not preset_name:
+        return None
+    try:
+        preset = get_preset(preset_name)
+    except DgnoError:
+        return None
+    two_phase = model.likelihood.phase_prob(torch.zeros(1)) is not None  # phases: nodal a is piecewise constant
+    return reference_solve(preset, model.x_a.detach().cpu().double().numpy(), piecewise_constant=two_phase)
 
 
 def run_invert(args: argparse.Namespace) -> dict:
+    from dataclasses import replace
+
     import torch
 
+    from dgno.config.build import weak_layout, weak_options
+    from dgno.config.runs import check_compatible, load_run
     from dgno.evaluate.plots import plot_inversion
     from dgno.inverse.calibration import calibrate
     from dgno.reference.dataset import load_h5, write_text_atomic
-    from dgno.train.run import check_compatible, load_run
 
     settings = InverseSettings(
         method=args.method, draws=args.draws or (250 if args.method == "nuts" else 500), warmup=args.warmup,
@@ -137,17 +182,26 @@ def run_invert(args: argparse.Namespace) -> dict:
     if args.data is not None:
         ds = load_h5(args.data)
         check_compatible(model, ds, ck, str(args.data))
-    obs, truth = observations(args, ds)
-    cal = calibrate(model, cfg, run=args.run, checkpoint=args.checkpoint, prior=args.prior,
-                    data_dir=args.calibration_data)
+    obs, truth = observations(args, ds, model.problem)
+    cal = calibrate(model, run=args.run, checkpoint=args.checkpoint, prior=args.prior,
+                    data_dir=args.calibration_data or cfg.data.dir)
+    if ds is not None and (ds.x_u.shape != cal.x_u.shape or not np.allclose(ds.x_u, cal.x_u, atol=1e-9)):
+        raise DgnoError(f"{args.data}: its solution grid {ds.x_u.shape} differs from the run's validation data "
+                        f"{cal.x_u.shape}")
     preset = (ds.attrs.get("preset") if ds is not None else None) or ck.get("data_preset")
+    options = weak_options(cfg)
+    options = replace(options, quadrature=args.quadrature or options.quadrature,
+                      quadrature_n=args.quadrature_n or options.quadrature_n)
+    layout = weak_layout(cfg, model.problem, options=options)
+    resolve = physics_solver(model, preset) if settings.physics_check else None
     t0 = time.perf_counter()
-    (result,) = invert(model, cfg, cal, [obs], [truth], settings, preset=preset, progress=args.progress)
+    (result,) = invert(model, layout, cal, [obs], [truth], settings, resolve=resolve, progress=args.progress)
     wall = time.perf_counter() - t0
     result.summary.update({
         "run": str(args.run), "checkpoint": args.checkpoint, "step": ck.get("step"), "data": args.data,
         "index": args.index if ds is not None else None, "observations": obs.source, "snr_db": args.snr,
-        "prior": cal.prior.kind, "settings": {k: v for k, v in vars(settings).items()}, "wall_seconds": wall,
+        "obs_window": {"min": parse_bounds(args.obs_min, "--obs-min"), "max": parse_bounds(args.obs_max, "--obs-max")},
+        "prior": cal.prior.kind, "settings": dict(vars(settings)), "wall_seconds": wall,
     })
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -156,12 +210,13 @@ def run_invert(args: argparse.Namespace) -> dict:
     label = truth.label if truth is not None else obs.source
     plot_inversion(x_a, cal.x_u, result.fields, obs.x, out / "inversion.png",
                    true_a=truth.a if truth is not None else None, true_u=truth.u if truth is not None else None,
+                   names=model.output_names, obs_y=obs.y, axis_names=model.problem.domain.names,
                    title=f"{label}: {len(obs)} observations, {settings.method}")
     write_text_atomic(out / "summary.json", json.dumps(result.summary, indent=2) + "\n")
     return result.summary
 
 
 def print_summary(s: dict) -> None:
-    keys = ["a_rel_l2", "u_rel_l2", "phase_error_rate", "coverage90_u", "coverage95_u", "ess_min", "rhat_max",
-            "model_error_u_mean", "seconds"]
+    keys = ["a_rel_l2", "u_rel_l2", "phase_error_rate", "coverage90_u", "coverage95_u", "coverage90_a", "ess_min",
+            "rhat_max", "model_error_u_mean", "seconds"]
     print(", ".join(f"{k} {s[k]:.4g}" for k in keys if isinstance(s.get(k), float | int)))

@@ -1,4 +1,4 @@
-"""Run folders: reload a trained model from its resolved config and a checkpoint."""
+"""Run folders: reload a trained model from its resolved config and a checkpoint (names -> objects, so here)."""
 
 from __future__ import annotations
 

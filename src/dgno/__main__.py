@@ -1,0 +1,7 @@
+"""``python -m dgno``: the command line."""
+
+import sys
+
+from dgno.cli import main
+
+sys.exit(main())
