@@ -80,11 +80,6 @@ class Domain:
             ok = ok & torch.as_tensor(self.inside(x), dtype=torch.bool, device=x.device)
         return ok
 
-    def boundary(self, name: str) -> BoundaryPart:
-        for part in self.boundaries:
-            if part.name == name:
-                return part
-        raise KeyError(f"no boundary part {name!r}; the domain has {[p.name for p in self.boundaries]}")
 
 
 def unit_box(dim: int = 2) -> Domain:
@@ -180,10 +175,6 @@ class Problem(Protocol):
         ``a`` is the coefficient at the points (B, P, Q), or None.
         """
         ...
-
-
-def output_names(problem: Problem) -> tuple[str, ...]:
-    return tuple(o.name for o in problem.outputs)
 
 
 def uses_boundary_terms(problem: Problem) -> bool:

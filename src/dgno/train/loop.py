@@ -168,7 +168,7 @@ def train(
         bar.close()
         metrics_file.close()
     summary = {"method": record.get("model", {}).get("kind", type(model).__name__), "steps": step,
-               "seconds": elapsed, "best_val_u_rel_l2": best, "best_val_rel_l2": best,
+               "seconds": elapsed, "best_val_u_rel_l2": best,
                "last_val": val, "device": str(device), "seconds_per_step": elapsed / max(step, 1),
                "parameters": count_parameters(model),
                "labels_used": int(data.labeled.sum()) if data.u is not None else 0}
