@@ -19,6 +19,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from dgno.atomic import write_text
 from dgno.config import DATA_PRESETS, get_preset
 from dgno.reference.generate import SplitCounts, generate
 
@@ -52,7 +53,7 @@ def main() -> None:
     meta = {"command": command, "commit": git.stdout.strip(), "cpus": os.cpu_count(), "machine": platform.machine()}
     out = ROOT / "benchmarks/results"
     out.mkdir(parents=True, exist_ok=True)
-    (out / "generate_darcy.json").write_text(json.dumps({**meta, "rows": rows}, indent=2) + "\n")
+    write_text(out / "generate_darcy.json", json.dumps({**meta, "rows": rows}, indent=2) + "\n")
     lines = ["| preset | fine grid | samples | workers | seconds | samples/s |", "|---|---|---|---|---|---|"]
     for r in rows:
         label = r["preset"] + (" (default set)" if r.get("default_set") else "")
@@ -60,7 +61,7 @@ def main() -> None:
         lines.append(f"| {label} | {grid} | {r['samples']} | {r['workers']} | {r['seconds']:.1f} "
                      f"| {r['samples_per_s']:.2f} |")
     lines += ["", f"Reproduce: `{command}` (commit {meta['commit']}, {meta['cpus']} CPUs)."]
-    (out / "generate_darcy.md").write_text("\n".join(lines) + "\n")
+    write_text(out / "generate_darcy.md", "\n".join(lines) + "\n")
     print("\n".join(lines))
 
 

@@ -3,9 +3,11 @@
 Builds the reference two-phase model (configs/darcy_pwc.yaml) in float64 with identical weights on
 both devices, feeds the same batches and particles, and compares the loss, every gradient and,
 after ``--steps`` Adam steps, every parameter (relative max differences). Then repeats the
-comparison for float32 CUDA against float64 CPU. Writes one JSON object.
+comparison for float32 CUDA against float64 CPU. Then reports seconds per step on the device for every preset of
+benchmarks/step_time.py at its reference-size config (eager, and replayed from a CUDA graph on CUDA; the same
+measurement as step_time.py). Writes one JSON object.
 
-    python benchmarks/gpu_check.py [--steps 20] [--out gpu_check.json]
+    python benchmarks/gpu_check.py [--steps 20] [--timing-steps 100] [--out gpu_check.json]
 """
 
 from __future__ import annotations
@@ -13,11 +15,13 @@ from __future__ import annotations
 import argparse
 import copy
 import json
+import sys
 from pathlib import Path
 
 import numpy as np
 import torch
 
+from dgno.atomic import write_text
 from dgno.config.build import build_model, weak_layout
 from dgno.config.schema import load_config
 from dgno.fields import TwoPhaseField, unit_square_nodes
@@ -47,11 +51,26 @@ def run(model, batches, points, device, dtype, lr):
     return torch.stack(losses), first_grads, params
 
 
+def timings(args: argparse.Namespace) -> dict:
+    """Median seconds per step of every preset on the device: eager shared trunk and, on CUDA, the CUDA graph."""
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    import step_time
+
+    out = {}
+    for preset in step_time.CONFIGS:
+        ns = argparse.Namespace(preset=preset, config=None, steps=args.timing_steps, warmup=10, threads=2,
+                                device=args.device, compile=False, graph=torch.device(args.device).type == "cuda")
+        med = step_time.measure(ns)["med"]
+        out[preset] = {path: med[path] for path in med if path != "per-sample"}
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--steps", type=int, default=20)
     parser.add_argument("--out", default=None)
     parser.add_argument("--device", default="cuda", help="the device to check against the float64 CPU run")
+    parser.add_argument("--timing-steps", type=int, default=100, help="steps per path for the timings (0: none)")
     args = parser.parse_args()
     device = torch.device(args.device)
     if device.type == "cuda" and not torch.cuda.is_available():
@@ -83,10 +102,12 @@ def main() -> None:
             "loss_first_last_cpu": [float(ref[0][0]), float(ref[0][-1])],
             "loss_first_last_gpu": [float(losses[0]), float(losses[-1])],
         }
+    if args.timing_steps:
+        result["seconds_per_step"] = timings(args)
     text = json.dumps(result, indent=2)
     print(text)
     if args.out:
-        Path(args.out).write_text(text + "\n")
+        write_text(args.out, text + "\n")
 
 
 if __name__ == "__main__":

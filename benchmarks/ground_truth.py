@@ -20,6 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
+from dgno.atomic import write_text
 from dgno.config import get_preset
 from dgno.reference import DarcyFD, DarcyFEM
 from dgno.reference.generate import sample_rng
@@ -125,7 +126,7 @@ def main() -> None:
     args = parser.parse_args()
     if args.markdown_only:
         saved = json.loads((ROOT / "benchmarks/results/ground_truth.json").read_text())
-        (ROOT / "docs/ground_truth.md").write_text(markdown(saved["results"], saved["command"], saved["commit"]))
+        write_text(ROOT / "docs/ground_truth.md", markdown(saved["results"], saved["command"], saved["commit"]))
         return
     results = [
         study("darcy-pwc", args.samples, [1, 3, 5, 7]),
@@ -136,10 +137,10 @@ def main() -> None:
     git = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=ROOT)
     commit = git.stdout.strip()
     (ROOT / "benchmarks/results").mkdir(parents=True, exist_ok=True)
-    (ROOT / "benchmarks/results/ground_truth.json").write_text(
+    write_text(ROOT / "benchmarks/results/ground_truth.json",
         json.dumps({"command": command, "commit": commit, "results": results}, indent=2) + "\n"
     )
-    (ROOT / "docs/ground_truth.md").write_text(markdown(results, command, commit))
+    write_text(ROOT / "docs/ground_truth.md", markdown(results, command, commit))
     print(markdown(results, command, commit))
 
 

@@ -23,6 +23,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from dgno.atomic import write_text
 from dgno.config.build import weak_layout, weak_options
 from dgno.config.runs import check_compatible, load_run
 from dgno.evaluate.plots import plot_reliability
@@ -181,9 +182,9 @@ def main(argv: list[str] | None = None) -> dict:
               "summary": summary, "instances": [r for rows in groups.values() for r in rows]}
     out = Path(args.results_dir)
     out.mkdir(parents=True, exist_ok=True)
-    (out / f"inverse_{args.name}.json").write_text(json.dumps(result, indent=2) + "\n")
+    write_text(out / f"inverse_{args.name}.json", json.dumps(result, indent=2) + "\n")
     lines = markdown(result, args, ck, cal.prior.kind)
-    (out / f"inverse_{args.name}.md").write_text("\n".join(lines) + "\n")
+    write_text(out / f"inverse_{args.name}.md", "\n".join(lines) + "\n")
     curves = {}
     for name, s in summary.items():
         for what in ("u", "a"):

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import torch
 
+from dgno.atomic import write_text
 from dgno.config.runs import load_run
 from dgno.evaluate.metrics import relative_l2
 from dgno.inverse.calibration import calibrate
@@ -58,7 +59,7 @@ def main() -> None:
               "best_latent_a_rel_l2": {k: float(v.mean()) for k, v in best.items()}}
     print(json.dumps(result, indent=2))
     if args.json:
-        Path(args.json).write_text(json.dumps(result, indent=2) + "\n")
+        write_text(args.json, json.dumps(result, indent=2) + "\n")
 
 
 if __name__ == "__main__":

@@ -121,10 +121,9 @@ def cmd_data_verify(args: argparse.Namespace) -> None:
     }
     print(json.dumps(result, indent=2))
     if args.json:
-        from dgno.reference.dataset import writable_path
+        from dgno.reference.dataset import write_text_atomic
 
-        path = writable_path(args.json)
-        path.write_text(json.dumps(result, indent=2) + "\n")
+        write_text_atomic(args.json, json.dumps(result, indent=2) + "\n")
 
 
 # ---------------------------------------------------------------------------------- train/evaluate
@@ -134,7 +133,8 @@ def cmd_train(args: argparse.Namespace) -> None:
 
     cfg = load_config(args.config, args.overrides)
     summary = run_training(cfg, args.out, resume=args.resume, progress=not args.quiet)
-    print(json.dumps(summary, indent=2))
+    if os.environ.get("RANK", "0") == "0":  # one summary for a torchrun launch
+        print(json.dumps(summary, indent=2))
 
 
 def _load_eval_data(args: argparse.Namespace, model, ck):
@@ -235,7 +235,7 @@ def cmd_demo(args: argparse.Namespace) -> None:
     from dgno.config.schema import load_config
     from dgno.evaluate.metrics import evaluate, predict_dataset
     from dgno.evaluate.plots import plot_predictions, plot_samples
-    from dgno.reference.dataset import load_h5
+    from dgno.reference.dataset import load_h5, write_text_atomic
 
     out = Path(args.out)
     data_dir = _demo_data(args)
@@ -257,11 +257,11 @@ def cmd_demo(args: argparse.Namespace) -> None:
         plot_predictions(ds.x_a, ds.x_u, ds.a[:4], pred["a_mean"].numpy(), ds.u[:4], pred["u"].numpy(),
                          out / f"predictions_{split}.png")
     summary = {"run": str(run), "checkpoint_step": ck["step"], "data": str(data_dir), "results": rows}
-    (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+    write_text_atomic(out / "summary.json", json.dumps(summary, indent=2) + "\n")
     lines = ["| split | n | u rel L2 (mean +- std) | decoded a rel L2 |", "|---|---|---|---|"]
     lines += [f"| {r['split']} | {r['n']} | {r['u_rel_l2_mean']:.4f} +- {r['u_rel_l2_std']:.4f} "
               f"| {r['a_rel_l2_mean']:.4f} |" for r in rows]
-    (out / "summary.md").write_text("\n".join(lines) + "\n")
+    write_text_atomic(out / "summary.md", "\n".join(lines) + "\n")
     print("\n".join(lines))
     if args.invert_method != "none":
         from dgno.invert_cli import print_summary, run_invert
@@ -275,11 +275,11 @@ def cmd_demo(args: argparse.Namespace) -> None:
         inv_summary = run_invert(inv)
         print_summary(inv_summary)
         summary["inversion"] = inv_summary
-        (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+        write_text_atomic(out / "summary.json", json.dumps(summary, indent=2) + "\n")
         keys = ("a_rel_l2", "u_rel_l2", "phase_error_rate", "coverage90_u", "ess_min", "seconds")
         lines += ["", "Inversion of test instance 0 (100 observations, 25 dB): "
                   + ", ".join(f"{k} {inv_summary[k]:.4g}" for k in keys if k in inv_summary)]
-        (out / "summary.md").write_text("\n".join(lines) + "\n")
+        write_text_atomic(out / "summary.md", "\n".join(lines) + "\n")
     print(f"[demo] plots and summary in {out}")
 
 

@@ -15,6 +15,7 @@ from dgno.models import DGNO, BernoulliPhase, GaussianField
 from dgno.models.baselines import FieldOperator, GridOperator, NeuralOpFNO, ONetOperator
 from dgno.nn import ACTIVATIONS, CNNEncoder, FNO2d, GaussianEncoder, MLPEncoder, MultiONet
 from dgno.nn.multionet import DeepONet
+from dgno.train import distributed
 from dgno.train.data import TrainData, load_training_data
 from dgno.train.loop import LoopOptions, to_device, train
 from dgno.weak import WeakLayout, WeakOptions
@@ -199,11 +200,15 @@ def run_training(cfg: Config, out_dir: str | Path, *, resume: bool = False, prog
         raise DgnoError(f"train.dtype must be one of {', '.join(DTYPES)}, got {t.dtype!r}")
     if t.batch_size < 1 or t.steps < 0:
         raise DgnoError("train.batch_size must be >= 1 and train.steps >= 0")
-    device, dtype = pick_device(t.device), DTYPES[t.dtype]
+    dist = distributed.from_env()  # torchrun's RANK / WORLD_SIZE, or one process
+    device, dtype = distributed.device_for(dist, pick_device(t.device)), DTYPES[t.dtype]
+    if not dist.main:
+        progress, log = False, (lambda _msg: None)
     if t.threads:
         torch.set_num_threads(t.threads)
     d = cfg.data
-    data = load_training_data(d.dir, preset=d.preset, n_train=d.n_train, n_labeled=d.n_labeled)
+    data = load_training_data(d.dir, preset=d.preset, n_train=d.n_train, n_labeled=d.n_labeled,
+                              memory_budget_mb=d.memory_budget_mb)
     if t.batch_size > data.a.shape[0]:
         raise DgnoError(f"train.batch_size={t.batch_size} exceeds the {data.a.shape[0]} training inputs")
     model = to_device(make_model(cfg, data, seed=t.seed), device, dtype)
@@ -214,6 +219,12 @@ def run_training(cfg: Config, out_dir: str | Path, *, resume: bool = False, prog
     sched = torch.optim.lr_scheduler.StepLR(opt, step_size=t.step_size, gamma=t.gamma)
     options = LoopOptions(steps=t.steps, batch_size=t.batch_size, val_every=t.val_every, val_seconds=t.val_seconds,
                           log_every=t.log_every, checkpoint_every=t.checkpoint_every, max_minutes=t.max_minutes,
-                          seed=t.seed, compile=t.compile)
-    return train(model, data, layout=layout, optimizer=opt, scheduler=sched, options=options, out_dir=out_dir,
-                 device=device, dtype=dtype, record=to_dict(cfg), resume=resume, progress=progress, log=log)
+                          seed=t.seed, compile=t.compile, cuda_graph=t.cuda_graph)
+    dist.local_slice(t.batch_size)  # a batch that does not split over the processes is refused before they start
+    distributed.init(dist, device)
+    try:
+        return train(model, data, layout=layout, optimizer=opt, scheduler=sched, options=options, out_dir=out_dir,
+                     device=device, dtype=dtype, record=to_dict(cfg), resume=resume, progress=progress, log=log,
+                     dist=dist)
+    finally:
+        distributed.shutdown(dist)

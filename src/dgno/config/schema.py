@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import dataclasses
+import math
+import reprlib
 import types
 import typing
 from dataclasses import dataclass, field
@@ -20,6 +22,7 @@ class DataConfig:
     preset: str | None = None  # if set, the data files must carry this preset in their provenance
     n_train: int | None = None  # use the first n training inputs (None: all)
     n_labeled: int = 0  # the first n_labeled training samples also contribute their u (semi-supervised)
+    memory_budget_mb: float | None = None  # stream train.h5 from disk above this size (None: 2048 MB; 0: always)
 
 
 @dataclass(frozen=True)
@@ -116,6 +119,7 @@ class TrainConfig:
     dtype: str = "float32"
     threads: int | None = None  # torch intra-op threads on CPU (None: torch's default)
     compile: bool = False  # torch.compile the loss (about a minute to compile; faster steps)
+    cuda_graph: bool = False  # replay each step from one CUDA graph (physics-only DGNO on a GPU; dgno.train.step)
 
 
 @dataclass(frozen=True)
@@ -131,7 +135,7 @@ def _convert(value: Any, tp: Any, where: str) -> Any:
     origin = typing.get_origin(tp)
     if dataclasses.is_dataclass(tp):
         if not isinstance(value, dict):
-            raise DgnoError(f"config key {where}: expected a mapping, got {value!r}")
+            raise DgnoError(f"config key {where}: expected a mapping, got {_show(value)}")
         return from_dict(tp, value, where)
     if origin in (typing.Union, types.UnionType):
         args = typing.get_args(tp)
@@ -148,14 +152,14 @@ def _convert(value: Any, tp: Any, where: str) -> Any:
         raise DgnoError(errors[0])
     if origin is tuple:
         if not isinstance(value, list | tuple):
-            raise DgnoError(f"config key {where}: expected a list, got {value!r}")
+            raise DgnoError(f"config key {where}: expected a list, got {_show(value)}")
         (item,) = {a for a in typing.get_args(tp) if a is not Ellipsis}
         return tuple(_convert(v, item, f"{where}[{i}]") for i, v in enumerate(value))
     if origin is dict:
         if not isinstance(value, dict):
-            raise DgnoError(f"config key {where}: expected a mapping, got {value!r}")
+            raise DgnoError(f"config key {where}: expected a mapping, got {_show(value)}")
         key_tp, val_tp = typing.get_args(tp)
-        return {_convert(k, key_tp, where): _convert(v, val_tp, f"{where}.{k}") for k, v in value.items()}
+        return {_convert(k, key_tp, where): _convert(v, val_tp, f"{where}.{_key(k)}") for k, v in value.items()}
     if tp is float and isinstance(value, int | float) and not isinstance(value, bool):
         return float(value)
     if tp is float and isinstance(value, str):  # YAML 1.1 reads 1e-3 (no dot) as a string
@@ -165,17 +169,17 @@ def _convert(value: Any, tp: Any, where: str) -> Any:
             pass
     if tp in (int, str, bool) and type(value) is tp:
         return value
-    raise DgnoError(f"config key {where}: expected {getattr(tp, '__name__', tp)}, got {value!r}")
+    raise DgnoError(f"config key {where}: expected {getattr(tp, '__name__', tp)}, got {_show(value)}")
 
 
 def from_dict(cls: type, data: dict[str, Any], where: str = "") -> Any:
     """Build dataclass ``cls`` from a mapping; unknown keys and wrong types are errors."""
     hints = typing.get_type_hints(cls)
     names = {f.name for f in dataclasses.fields(cls)}
-    unknown = sorted(set(data) - names)
+    unknown = sorted(set(data) - names, key=str)  # YAML keys need not be strings (1: 2, null: 3)
     if unknown:
         prefix = f"{where}." if where else ""
-        keys = ", ".join(prefix + k for k in unknown)
+        keys = ", ".join(prefix + _key(k) for k in unknown)
         raise DgnoError(f"unknown config key(s) {keys}; known: {', '.join(sorted(names))}")
     kwargs = {k: _convert(v, hints[k], f"{where}.{k}" if where else k) for k, v in data.items()}
     return cls(**kwargs)
@@ -199,9 +203,11 @@ def apply_overrides(data: dict[str, Any], overrides: list[str]) -> dict[str, Any
         key, sep, text = item.partition("=")
         if not sep or not key:
             raise DgnoError(f"override must look like section.key=value, got {item!r}")
+        if not all(key.split(".")):
+            raise DgnoError(f"override must look like section.key=value, got {item!r} (an empty key name)")
         try:
             value = yaml.safe_load(text)
-        except yaml.YAMLError:
+        except _YAML_ERRORS:
             raise DgnoError(f"override {item!r}: value is not valid YAML") from None
         node = data
         *parents, last = key.split(".")
@@ -221,9 +227,107 @@ def load_config(path: str | Path | None, overrides: list[str] = ()) -> Config:
         if not path.is_file():
             raise DgnoError(f"{path}: no such config file")
         try:
-            data = yaml.safe_load(path.read_text()) or {}
-        except yaml.YAMLError as exc:
-            raise DgnoError(f"{path}: invalid YAML ({str(exc).splitlines()[0]})") from None
+            text = path.read_text(encoding="utf-8")
+        except UnicodeDecodeError as exc:
+            raise DgnoError(f"{path}: not a UTF-8 text file (byte {exc.start})") from None
+        except OSError as exc:
+            raise DgnoError(f"{path}: cannot read the config ({exc.strerror or exc})") from None
+        try:
+            data = yaml.safe_load(text)
+        except _YAML_ERRORS as exc:
+            first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+            raise DgnoError(f"{path}: invalid YAML ({first})") from None
+        if data is None:  # an empty (or all-comment) file is more likely a mistake than a wish for the defaults
+            raise DgnoError(f"{path}: the config file is empty (write {{}} for the defaults)")
         if not isinstance(data, dict):
-            raise DgnoError(f"{path}: a config must be a mapping of sections")
-    return from_dict(Config, apply_overrides(data, list(overrides)))
+            raise DgnoError(f"{path}: a config must be a mapping of sections, got {_show(data)}")
+    return check_config(from_dict(Config, apply_overrides(data, list(overrides))))
+
+
+# ------------------------------------------------------------------------------------------ value checks
+# YAML's constructors raise more than YAMLError on a bad tag (!!float abc, !!bool maybe); deep nesting recurses
+_YAML_ERRORS = (yaml.YAMLError, ValueError, TypeError, KeyError, AttributeError, OverflowError, RecursionError)
+_COUNT = 10**12  # the largest count (steps, samples, periods): beyond it a value is a typo
+_WIDTH = 16_384  # the largest layer width or latent dimension
+_DEPTH = 1_000  # the largest number of layers
+_SHOWN = reprlib.Repr()
+_SHOWN.maxstring, _SHOWN.maxother, _SHOWN.maxlist, _SHOWN.maxdict, _SHOWN.maxlevel = 40, 40, 6, 4, 3
+
+
+def _show(value: Any) -> str:
+    """A short one-line repr of a user's value for an error message."""
+    return _SHOWN.repr(value)
+
+
+def _key(key: Any) -> str:
+    """A user's key for an error message: as written, or its repr when it is not printable text ('\\n', 1, None)."""
+    return key if isinstance(key, str) and key.isprintable() and key.strip() == key and key else _show(key)
+
+
+def _check_int(where: str, value: Any, lo: int, hi: int) -> None:
+    if value is not None and not lo <= value <= hi:
+        raise DgnoError(f"config key {where}: must be an integer in [{lo}, {hi}], got {_show(value)}")
+
+
+def _check_float(where: str, value: Any, *, lo: float = -math.inf, positive: bool = False) -> None:
+    if value is None:
+        return
+    if not math.isfinite(value) or value < lo or (positive and value <= 0):
+        bound = " > 0" if positive else f" >= {lo:g}" if lo > -math.inf else ""
+        raise DgnoError(f"config key {where}: must be a finite number{bound}, got {_show(value)}")
+
+
+def check_config(cfg: Config) -> Config:
+    """``cfg`` after checking every value's range (sizes >= 1, finite floats, lr > 0, ...); DgnoError names the
+    key and the value. Types are checked when loading; names (pde, activation, ...) where they are built."""
+    d, m, p, t = cfg.data, cfg.model, cfg.physics, cfg.train
+    _check_int("data.n_train", d.n_train, 1, _COUNT)
+    _check_int("data.n_labeled", d.n_labeled, 0, _COUNT)
+    _check_float("data.memory_budget_mb", getattr(d, "memory_budget_mb", None), lo=0.0)
+    _check_int("model.latent_dim", m.latent_dim, 1, _WIDTH)
+    for name in ("hidden", "channels", "fc"):
+        for i, width in enumerate(getattr(m.encoder, name)):
+            _check_int(f"model.encoder.{name}[{i}]", width, 1, _WIDTH)
+    if not m.encoder.channels or m.encoder.channels[0] != 1:
+        raise DgnoError(f"config key model.encoder.channels: must start with the input's 1 channel, "
+                        f"got {list(m.encoder.channels)}")
+    for name in ("field", "a_decoder"):
+        net = getattr(m, name)
+        _check_int(f"model.{name}.width", net.width, 1, _WIDTH)
+        _check_int(f"model.{name}.depth", net.depth, 1, _DEPTH)
+        _check_int(f"model.{name}.n_sum", net.n_sum, 1, _DEPTH)
+    for name, hi in (("modes", _WIDTH), ("width", _WIDTH), ("layers", _DEPTH), ("proj", _WIDTH)):
+        _check_int(f"model.fno.{name}", getattr(m.fno, name), 1, hi)
+    _check_int("model.fno.padding", m.fno.padding, 0, _WIDTH)
+    _check_float("model.a_lo", m.a_lo)
+    _check_float("model.a_hi", m.a_hi)
+    if not m.a_lo < m.a_hi:
+        raise DgnoError(f"config keys model.a_lo, model.a_hi: need a_lo < a_hi, got {m.a_lo:g} and {m.a_hi:g}")
+    _check_float("model.a_sigma", m.a_sigma, positive=True)
+    for key, value in p.pde_args.items():
+        if isinstance(value, float):
+            _check_float(f"physics.pde_args.{_key(key)}", value)
+    _check_float("physics.source", p.source)
+    _check_int("physics.particles", p.particles, 1, 10**7)
+    _check_int("physics.levels", p.levels, 1, 10**6)
+    _check_int("physics.quadrature_n", p.quadrature_n, 1, 1_000)
+    _check_float("physics.r_min", p.r_min, positive=True)
+    _check_float("physics.r_max", p.r_max, positive=True)
+    if p.r_min > p.r_max:
+        raise DgnoError(f"config keys physics.r_min, physics.r_max: need r_min <= r_max, got {p.r_min:g} > {p.r_max:g}")
+    for key, value in p.precisions.items():
+        _check_float(f"physics.precisions.{_key(key)}", value, lo=0.0)
+    _check_float("physics.labeled_sigma", p.labeled_sigma, positive=True)
+    _check_float("physics.residual_weight", p.residual_weight, lo=0.0)
+    _check_float("physics.kl_weight", p.kl_weight, lo=0.0)
+    _check_int("train.steps", t.steps, 0, _COUNT)
+    for name in ("batch_size", "step_size", "val_every", "log_every", "checkpoint_every"):
+        _check_int(f"train.{name}", getattr(t, name), 1, _COUNT)
+    _check_float("train.lr", t.lr, positive=True)
+    _check_float("train.weight_decay", t.weight_decay, lo=0.0)
+    _check_float("train.gamma", t.gamma, positive=True)
+    _check_float("train.val_seconds", t.val_seconds, positive=True)
+    _check_float("train.max_minutes", t.max_minutes, positive=True)
+    _check_int("train.seed", t.seed, 0, 2**63 - 1)
+    _check_int("train.threads", t.threads, 1, 4_096)
+    return cfg

@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from dgno.atomic import atomic_path
 from dgno.errors import DgnoError
 from dgno.evaluate.metrics import predict_dataset
 from dgno.inverse.grids import interpolate
@@ -83,8 +84,11 @@ def calibrate(model: DGNO, *, run: str | os.PathLike, checkpoint: str, data_dir:
     path = Path(run) / f"inverse_{checkpoint}.pt"
     kind = prior or ("standard" if model.variational else "fitted")
     if path.is_file() and not refresh:
-        cal = Calibration.from_state(torch.load(path, weights_only=False))
-        if cal.prior.kind == kind and cal.a_error is not None:
+        try:  # a damaged or foreign cache is recomputed, never trusted
+            cal = Calibration.from_state(torch.load(path, weights_only=True))
+        except Exception:
+            cal = None
+        if cal is not None and cal.prior.kind == kind and cal.a_error is not None:
             return cal
     data_dir = Path(data_dir)
     files = {s: data_dir / f"{s}.h5" for s in ("train", "val")}
@@ -102,7 +106,6 @@ def calibrate(model: DGNO, *, run: str | os.PathLike, checkpoint: str, data_dir:
     cal = Calibration(latent, err_u, val.x_u.astype(float),
                       {"train": str(files["train"]), "val": str(files["val"]), "checkpoint": checkpoint,
                        "n_val": len(val)}, err_a)
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    torch.save(cal.state(), tmp)
-    os.replace(tmp, path)
+    with atomic_path(path) as tmp:
+        torch.save(cal.state(), tmp)
     return cal

@@ -300,14 +300,43 @@ def read_observations(path: str | os.PathLike, *, domain: Domain, outputs: tuple
         raise DgnoError(f"{path}: observations must be a .csv or .h5 file")
     check_points(out.x, out.y, source=str(path))
     check_in_domain(out.x, domain, source=str(path))
+    check_distinct(out.x, source=str(path))
+    if out.sigma is not None:
+        for s in out.sigma:
+            check_sigma(float(s), source=f"{path}: sigma")
     return out
 
 
+def check_distinct(x: np.ndarray, *, source: str) -> None:
+    """No point (K, d) observed twice: a repeated row is a copy-paste slip more often than a repeated measurement."""
+    _, first, counts = np.unique(x, axis=0, return_index=True, return_counts=True)
+    if np.any(counts > 1):
+        k = int(first[np.flatnonzero(counts > 1)[0]])
+        again = [int(j) for j in np.flatnonzero((x == x[k]).all(1)) if j != k]
+        raise DgnoError(f"{source}: observations {k} and {again[0]} are at the same point {x[k].tolist()} "
+                        f"({int((counts - 1).sum())} repeated points); average repeated measurements into one row")
+
+
 def _read_csv(path: Path, domain: Domain, outputs: tuple[str, ...]) -> ObservationFile:
-    with path.open(newline="") as fh:
-        reader = csv.DictReader(fh)
-        header = [h.strip() for h in (reader.fieldnames or [])]
-        rows = [{k.strip(): v for k, v in row.items() if k is not None} for row in reader]
+    try:
+        with path.open(newline="", encoding="utf-8-sig") as fh:  # -sig: a spreadsheet's byte-order mark
+            table = list(csv.reader(fh))
+    except UnicodeDecodeError as exc:
+        raise DgnoError(f"{path}: not a UTF-8 text file (byte {exc.start})") from None
+    except csv.Error as exc:
+        raise DgnoError(f"{path}: not a readable CSV file ({exc})") from None
+    header = [h.strip() for h in table[0]] if table else []
+    twice = sorted({h for h in header if h and header.count(h) > 1})
+    if twice:
+        raise DgnoError(f"{path}: CSV header {header} names column(s) {twice} more than once")
+    rows = []
+    for line, values in enumerate(table[1:], start=2):
+        if not values:  # a blank line
+            continue
+        if len(values) != len(header):
+            raise DgnoError(f"{path}: line {line} has {len(values)} value(s) but the header names {len(header)} "
+                            f"column(s) {header}")
+        rows.append(dict(zip(header, values, strict=True)))
     options = coordinate_names(domain)
     coords = next((c for c in options if set(c) <= set(header)), None)
     observed = tuple(name for name in outputs if name in header)
@@ -322,6 +351,8 @@ def _read_csv(path: Path, domain: Domain, outputs: tuple[str, ...]) -> Observati
         sig = {float(r["sigma"]) for r in rows if r.get("sigma") not in (None, "")} if "sigma" in header else set()
     except (TypeError, ValueError) as exc:
         raise DgnoError(f"{path}: a value is not a number ({exc})") from None
+    if any(not math.isfinite(s) for s in sig):
+        raise DgnoError(f"{path}: column sigma must hold a finite number, found {sorted(sig)[:3]}")
     if len(sig) > 1:
         raise DgnoError(f"{path}: column sigma must hold one value for all rows, found {sorted(sig)[:3]}")
     return ObservationFile(x, y, observed, np.array([sig.pop()]) if sig else None, coords)
@@ -334,15 +365,28 @@ def _read_h5(path: Path, domain: Domain, outputs: tuple[str, ...]) -> Observatio
             if "x" not in f or not observed:
                 raise DgnoError(f"{path}: need datasets 'x' and at least one of {list(outputs)} "
                                 f"(found {sorted(f.keys())})")
+            for name in ("x", *observed, *(["sigma"] if "sigma" in f else [])):
+                node = f[name]
+                if not isinstance(node, h5py.Dataset) or node.dtype.kind not in "iuf":
+                    what = "a group" if not isinstance(node, h5py.Dataset) else f"{node.dtype} values"
+                    raise DgnoError(f"{path}: '{name}' must be an array of real numbers, found {what}")
             x = np.asarray(f["x"], dtype=float)
-            y = np.stack([np.asarray(f[name], dtype=float).reshape(-1) for name in observed], -1)
+            values = [np.asarray(f[name], dtype=float).reshape(-1) for name in observed]
             sigma = f.attrs.get("sigma", f["sigma"][()] if "sigma" in f else None)
-    except OSError as exc:
+    except DgnoError:
+        raise
+    except (OSError, RuntimeError, TypeError, ValueError, KeyError) as exc:  # h5py on a damaged file
         raise DgnoError(f"{path}: not a readable HDF5 file ({exc})") from None
+    if len({v.size for v in values}) > 1:
+        raise DgnoError(f"{path}: datasets {list(observed)} hold {[v.size for v in values]} values; need one per point")
+    y = np.stack(values, -1)
     if x.ndim != 2 or x.shape[1] != domain.dim:
         raise DgnoError(f"{path}: dataset 'x' must have shape (K, {domain.dim}), got {x.shape}")
     if sigma is not None:
-        sigma = np.asarray(sigma, dtype=float).reshape(-1)
+        try:
+            sigma = np.asarray(sigma, dtype=float).reshape(-1)
+        except (TypeError, ValueError):
+            raise DgnoError(f"{path}: sigma must be a number, got {sigma!r:.60}") from None
         if sigma.size not in (1, len(observed)):
             raise DgnoError(f"{path}: sigma must be one value or one per observed output {list(observed)}, "
                             f"got {sigma.size}")

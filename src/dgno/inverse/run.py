@@ -18,6 +18,7 @@ import h5py
 import numpy as np
 import torch
 
+from dgno.atomic import atomic_path
 from dgno.errors import DgnoError
 from dgno.inverse.calibration import Calibration
 from dgno.inverse.observations import Observations, as_components, check_in_domain, fixed_by_constraint, free_nodes
@@ -100,7 +101,8 @@ def build_posterior(model: DGNO, layout: WeakLayout, cal: Calibration, obs: list
     points = layout.sample(g, device=p.device, dtype=p.dtype)
     x = torch.tensor(np.stack([o.x for o in obs]), dtype=p.dtype)  # (B, K, d)
     y = torch.tensor(np.stack([o.y for o in obs]), dtype=p.dtype)  # (B, K, C)
-    var = np.stack([o.sigma**2 + (cal.model_error_at(o.x)[:, components] ** 2 if settings.model_error else 0.0)
+    var = np.stack([np.broadcast_to(o.sigma**2, o.y.shape)  # sigma (C,) per component, the same at every point
+                    + (cal.model_error_at(o.x)[:, components] ** 2 if settings.model_error else 0.0)
                     for o in obs])  # (B, K, C)
     return LatentPosterior(model, cal.prior, x, y, torch.tensor(var, dtype=p.dtype), points,
                            pde_weight=settings.pde_weight, components=components)
@@ -298,33 +300,28 @@ def write_posterior(result: InstanceResult, path: str | os.PathLike, *, x_a: np.
                     attrs: dict) -> Path:
     """posterior.h5: draws, posterior mean and std of a and u, observations, truth; written atomically."""
     path = Path(path)
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    try:
-        with h5py.File(tmp, "w") as h:
-            for k, v in result.fields.items():
-                h.create_dataset(k, data=v)
-            g = h.create_group("samples")
-            for k, v in result.samples.items():
-                g.create_dataset(k, data=v, compression="gzip")
-            o = h.create_group("observations")
-            o.create_dataset("x", data=result.obs.x)
-            for c, name in enumerate(result.obs.outputs):  # one dataset per observed output, as --obs reads them
-                o.create_dataset(name, data=result.obs.y[:, c])
-            o.attrs["sigma"] = result.obs.sigma if result.obs.components > 1 else float(result.obs.sigma[0])
-            o.attrs["outputs"] = json.dumps(list(result.obs.outputs))
-            if result.obs.nodes is not None:
-                o.create_dataset("nodes", data=result.obs.nodes)
-            if result.truth is not None:
-                for k in ("a", "u"):
-                    if getattr(result.truth, k) is not None:
-                        h.create_dataset(f"true_{k}", data=getattr(result.truth, k))
-            h.create_dataset("x_a", data=x_a)
-            h.create_dataset("x_u", data=x_u)
-            h.attrs["summary"] = json.dumps(result.summary)
-            h.attrs["info"] = json.dumps(attrs, default=str)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
+    with atomic_path(path) as tmp, h5py.File(tmp, "w") as h:
+        for k, v in result.fields.items():
+            h.create_dataset(k, data=v)
+        g = h.create_group("samples")
+        for k, v in result.samples.items():
+            g.create_dataset(k, data=v, compression="gzip")
+        o = h.create_group("observations")
+        o.create_dataset("x", data=result.obs.x)
+        for c, name in enumerate(result.obs.outputs):  # one dataset per observed output, as --obs reads them
+            o.create_dataset(name, data=result.obs.y[:, c])
+        o.attrs["sigma"] = result.obs.sigma if result.obs.components > 1 else float(result.obs.sigma[0])
+        o.attrs["outputs"] = json.dumps(list(result.obs.outputs))
+        if result.obs.nodes is not None:
+            o.create_dataset("nodes", data=result.obs.nodes)
+        if result.truth is not None:
+            for k in ("a", "u"):
+                if getattr(result.truth, k) is not None:
+                    h.create_dataset(f"true_{k}", data=getattr(result.truth, k))
+        h.create_dataset("x_a", data=x_a)
+        h.create_dataset("x_u", data=x_u)
+        h.attrs["summary"] = json.dumps(result.summary)
+        h.attrs["info"] = json.dumps(attrs, default=str)
     return path
 
 

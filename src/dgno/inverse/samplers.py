@@ -6,11 +6,15 @@ per-coordinate updates keep instances independent, and NUTS samples their produc
 
 from __future__ import annotations
 
+import contextlib
 import math
+import random
 import time
 import warnings
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
+import numpy as np
 import torch
 from torch import Tensor
 
@@ -146,6 +150,24 @@ def map_laplace(posterior: LatentPosterior, *, draws: int = 500, starts: int = 4
 
 
 # --------------------------------------------------------------------------------------------- NUTS
+@contextlib.contextmanager
+def _local_rng(seed: int) -> Iterator[None]:
+    """Seed the generators that pyro's NUTS draws from (torch's, numpy's and Python's global ones: pyro has no
+    generator argument) for one chain, and give the caller's states back afterwards: a chain's draws depend on
+    its seed alone, and sampling leaves the user's random streams where they were."""
+    import pyro
+
+    py_state, np_state = random.getstate(), np.random.get_state()  # noqa: NPY002 - pyro seeds the legacy one
+    devices = [torch.cuda.current_device()] if torch.cuda.is_available() else []
+    with torch.random.fork_rng(devices=devices):
+        pyro.set_rng_seed(seed)
+        try:
+            yield
+        finally:
+            random.setstate(py_state)
+            np.random.set_state(np_state)  # noqa: NPY002
+
+
 def nuts(
     posterior: LatentPosterior,
     *,
@@ -171,7 +193,6 @@ def nuts(
     the MAP and A A^T = H^-1 (Laplace), in which coordinates the posterior is close to N(0, I). The map is
     linear, so the sampled density is the exact posterior (constant Jacobian).
     """
-    import pyro
     from pyro.infer.mcmc import MCMC, NUTS
     from pyro.ops.stats import effective_sample_size, split_gelman_rubin
 
@@ -197,14 +218,14 @@ def nuts(
     potential = _Counted(posterior, to_theta)
     t0 = time.perf_counter()
     for c in range(chains):
-        pyro.set_rng_seed(seed * 1000 + c)
-        kernel = NUTS(potential_fn=potential, target_accept_prob=target_accept, max_tree_depth=max_tree_depth,
-                      adapt_step_size=True, adapt_mass_matrix=True, full_mass=full_mass)
-        mcmc = MCMC(kernel, num_samples=draws, warmup_steps=warmup, initial_params={"theta": init[c].clone()},
-                    disable_progbar=not progress)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", UserWarning)
-            mcmc.run()
+        with _local_rng(seed * 1000 + c):
+            kernel = NUTS(potential_fn=potential, target_accept_prob=target_accept, max_tree_depth=max_tree_depth,
+                          adapt_step_size=True, adapt_mass_matrix=True, full_mass=full_mass)
+            mcmc = MCMC(kernel, num_samples=draws, warmup_steps=warmup, initial_params={"theta": init[c].clone()},
+                        disable_progbar=not progress)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", UserWarning)
+                mcmc.run()
         samples.append(to_theta(mcmc.get_samples()["theta"].reshape(draws, b, d)))
         diag = mcmc.diagnostics()
         divergences = diag.get("divergences", {}).get("chain 0", [])

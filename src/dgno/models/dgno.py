@@ -71,18 +71,25 @@ class DGNO(nn.Module):
         return isinstance(self.encoder, GaussianEncoder)
 
     @property
+    def noise_dim(self) -> int:
+        """The size of the standard normal draw per sample that a training step needs (0: deterministic)."""
+        return self.encoder.mean_head.out_features if self.variational else 0
+
+    @property
     def output_names(self) -> tuple[str, ...]:
         return tuple(o.name for o in self.problem.outputs)
 
     # ---------------------------------------------------------------------------------- encoding
-    def encode(self, a: Tensor, *, sample: bool = True, generator: torch.Generator | None = None):
-        """beta (B, d_beta) and KL(q || N(0, I)) (B,) (zeros for a deterministic encoder)."""
+    def encode(self, a: Tensor, *, sample: bool = True, generator: torch.Generator | None = None,
+               noise: Tensor | None = None):
+        """beta (B, d_beta) and KL(q || N(0, I)) (B,) (zeros for a deterministic encoder); ``noise`` (B, d_beta) is
+        the standard normal draw of a variational encoder when given."""
         z = (a - self.a_mean) / self.a_std  # (B, *grid_a)
         if not self.variational:
             beta = self.encoder(z)
             return beta, beta.new_zeros(beta.shape[0])
         mean, log_var = self.encoder(z)
-        beta = self.encoder.sample(mean, log_var, generator=generator) if sample else mean
+        beta = self.encoder.sample(mean, log_var, generator=generator, noise=noise) if sample else mean
         return beta, self.encoder.kl(mean, log_var)
 
     # ---------------------------------------------------------------------------------- decoding
@@ -174,14 +181,16 @@ class DGNO(nn.Module):
         x_u: Tensor | None = None,
         shared: bool = True,
         generator: torch.Generator | None = None,
+        noise: Tensor | None = None,
     ) -> LossOutput:
         """Negative ELBO per input value for a batch of inputs a (B, *grid_a) at the weak points.
 
         u (B, *grid_u[, C]), labeled (B,) bool and x_u (*grid_u, d) add the labeled term for the samples
-        with labeled = True (semi-supervised); physics-only training passes none of them.
+        with labeled = True (semi-supervised); physics-only training passes none of them. ``noise`` (B, d_beta) is
+        the variational encoder's standard normal draw (the training loop's, from its checkpointed generator).
         """
         n_a = a[0].numel()
-        beta, kl = self.encode(a, generator=generator)
+        beta, kl = self.encode(a, generator=generator, noise=noise)
         parts = {"nll_a": self.likelihood.nll(self.decode_a(beta), a)}  # (B,)
         parts.update(self.physics_terms(beta, a, points, shared=shared))
         if self.variational:

@@ -129,12 +129,19 @@ class GaussianEncoder(nn.Module):
         return self.mean_head(features), self.log_var_head(features)
 
     @staticmethod
-    def sample(mean: Tensor, log_var: Tensor, generator: torch.Generator | None = None) -> Tensor:
+    def sample(mean: Tensor, log_var: Tensor, generator: torch.Generator | None = None,
+               noise: Tensor | None = None) -> Tensor:
         """Reparameterised draw beta = mean + exp(log_var / 2) * eps, eps ~ N(0, I): (B, d) -> (B, d).
 
-        ``generator`` (optional) must live on the device of ``mean``.
+        ``noise`` (B, d) is eps when given (the training loop draws it from its own, checkpointed generator);
+        otherwise eps is drawn from ``generator`` (optional; it must live on the device of ``mean``).
         """
-        eps = torch.randn(mean.shape, generator=generator, dtype=mean.dtype, device=mean.device)  # (B, d)
+        if noise is not None:
+            if noise.shape != mean.shape:
+                raise ValueError(f"GaussianEncoder.sample: noise {tuple(noise.shape)} must match {tuple(mean.shape)}")
+            eps = noise.to(mean)
+        else:
+            eps = torch.randn(mean.shape, generator=generator, dtype=mean.dtype, device=mean.device)  # (B, d)
         return mean + torch.exp(0.5 * log_var) * eps
 
     @staticmethod

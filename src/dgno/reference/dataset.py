@@ -26,6 +26,7 @@ from typing import Any
 import h5py
 import numpy as np
 
+from dgno import atomic
 from dgno.errors import DgnoError
 
 ARRAYS = ("a", "u", "x_a", "x_u")
@@ -77,12 +78,15 @@ def check_shapes(ds: Dataset, *, source: str) -> None:
     grid_a, grid_u = ds.x_a.shape[:-1], ds.x_u.shape[:-1]
     if ds.x_a.ndim < 2 or ds.x_u.ndim < 2:
         raise DgnoError(f"{source}: x_a and x_u must have shape (*grid, d), got {ds.x_a.shape}, {ds.x_u.shape}")
+    if 0 in ds.x_a.shape or 0 in ds.x_u.shape:
+        raise DgnoError(f"{source}: x_a and x_u must have at least one node and coordinate, got shapes "
+                        f"{ds.x_a.shape}, {ds.x_u.shape}")
     if ds.a.shape[1:] != grid_a:
         raise DgnoError(f"{source}: 'a' has shape {ds.a.shape}, expected (N, {', '.join(map(str, grid_a))})")
     if ds.u is not None:
-        if ds.u.shape[0] != ds.a.shape[0]:
+        if ds.u.ndim and ds.u.shape[0] != ds.a.shape[0]:
             raise DgnoError(f"{source}: 'u' holds {ds.u.shape[0]} samples but 'a' holds {ds.a.shape[0]}")
-        if ds.u.shape[1 : 1 + len(grid_u)] != grid_u or ds.u.ndim > len(grid_u) + 2:
+        if ds.u.shape[1 : 1 + len(grid_u)] != grid_u or ds.u.ndim > len(grid_u) + 2 or ds.u.shape[-1] == 0:
             raise DgnoError(f"{source}: 'u' has shape {ds.u.shape}, expected (N, {', '.join(map(str, grid_u))}[, C])")
 
 
@@ -124,39 +128,31 @@ def writable_path(path: str | os.PathLike) -> Path:
 
 def write_text_atomic(path: str | os.PathLike, text: str) -> Path:
     """Write ``text`` to ``path`` through a temporary file and a rename (never a half-written file)."""
-    path = writable_path(path)
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    try:
-        tmp.write_text(text)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-    return path
+    return atomic.write_text(writable_path(path), text)
 
 
 def save_h5(ds: Dataset, path: str | os.PathLike) -> Path:
     """Write ``ds`` to ``path`` atomically (temporary file, then rename)."""
     path = writable_path(path)
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
     try:
-        with h5py.File(tmp, "w") as f:
+        with atomic.atomic_path(path) as tmp, h5py.File(tmp, "w") as f:
             for name in ARRAYS:
                 arr = getattr(ds, name)
                 if arr is not None:
-                    f.create_dataset(name, data=arr, compression="gzip" if arr.ndim > 2 else None)
+                    compress = arr.ndim > 2
+                    # one sample per chunk: a streamed batch of random samples reads only its own chunks
+                    # (measured on 20,000 Darcy samples: 2.8 ms per batch of 25, against 420 ms with h5py's chunks)
+                    rows = name in ("a", "u") and compress and arr.shape[0] > 0
+                    f.create_dataset(name, data=arr, compression="gzip" if compress else None,
+                                     chunks=(1, *arr.shape[1:]) if rows else None)
             for name, arr in ds.extras.items():
                 f.create_dataset(f"extras/{name}", data=arr)
             f.attrs["provenance"] = json.dumps(ds.attrs, default=_json_default, sort_keys=True)
             for key, value in ds.attrs.items():
                 if isinstance(value, str | int | float | bool | np.generic):
                     f.attrs[key] = value
-        os.replace(tmp, path)
     except OSError as exc:
-        tmp.unlink(missing_ok=True)
         raise DgnoError(f"cannot write {path}: {exc}") from None
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
     return path
 
 
@@ -177,16 +173,82 @@ def load_h5(path: str | os.PathLike, *, require_u: bool = False, read_u: bool = 
                 missing.append("u")
             if missing:
                 raise DgnoError(f"{path}: missing key(s) {', '.join(map(repr, missing))}")
-            arrays = {k: (f[k][()] if k in f and (read_u or k != "u") else None) for k in ARRAYS}
-            extras = {k: v[()] for k, v in f["extras"].items()} if "extras" in f else {}
-            attrs = json.loads(f.attrs["provenance"]) if "provenance" in f.attrs else {}
+            arrays = {k: (read_array(f, k, path) if k in f and (read_u or k != "u") else None) for k in ARRAYS}
+            extras = read_extras(f, path)
+            attrs = read_provenance(f, path)
     except DgnoError:
         raise
-    except (OSError, KeyError, ValueError) as exc:
-        raise DgnoError(f"{path}: unreadable HDF5 file ({exc})") from None
+    except H5_READ_ERRORS as exc:
+        raise DgnoError(f"{path}: unreadable HDF5 file ({_first_line(exc)})") from None
     ds = _build(arrays, attrs, extras, source=str(path))
     check_values(ds, source=str(path), positive_a=bool(attrs.get("a_positive", False)))
+    check_triangles(ds, source=str(path))
     return ds
+
+
+# what h5py raises on a damaged file (a flipped byte gives RuntimeError or TypeError; an absurd shape MemoryError)
+H5_READ_ERRORS = (OSError, KeyError, ValueError, RuntimeError, TypeError, MemoryError, RecursionError)
+
+
+def _first_line(exc: BaseException) -> str:
+    return (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+
+
+def read_array(f: h5py.Group, key: str, path: str | os.PathLike) -> np.ndarray:
+    """Dataset ``key`` of an open split file, checked to be an array of real numbers."""
+    node = f[key]
+    if not isinstance(node, h5py.Dataset):
+        raise DgnoError(f"{path}: '{key}' is an HDF5 group, expected an array (dataset)")
+    if node.dtype.kind not in "iuf":
+        raise DgnoError(f"{path}: '{key}' holds {node.dtype} values, expected real numbers")
+    return node[()]
+
+
+def read_extras(f: h5py.Group, path: str | os.PathLike) -> dict[str, np.ndarray]:
+    """The arrays of the group ``extras`` of an open split file ({} when absent)."""
+    if "extras" not in f:
+        return {}
+    group = f["extras"]
+    if not isinstance(group, h5py.Group):
+        raise DgnoError(f"{path}: 'extras' must be a group of arrays, found a dataset")
+    extras = {}
+    for key, node in group.items():
+        if not isinstance(node, h5py.Dataset):
+            raise DgnoError(f"{path}: 'extras/{key}' is an HDF5 group, expected an array (dataset)")
+        extras[key] = node[()]
+    return extras
+
+
+def read_provenance(f: h5py.Group, path: str | os.PathLike) -> dict[str, Any]:
+    """The JSON object of the attribute ``provenance`` of an open split file ({} when absent)."""
+    if "provenance" not in f.attrs:
+        return {}
+    text = f.attrs["provenance"]
+    if isinstance(text, bytes):
+        text = text.decode("utf-8")  # UnicodeDecodeError is a ValueError
+    if not isinstance(text, str):
+        raise DgnoError(f"{path}: attribute 'provenance' must be JSON text, got {type(text).__name__}")
+    try:
+        attrs = json.loads(text)
+    except (ValueError, RecursionError) as exc:
+        raise DgnoError(f"{path}: attribute 'provenance' is not valid JSON ({_first_line(exc)})") from None
+    if not isinstance(attrs, dict):
+        raise DgnoError(f"{path}: attribute 'provenance' must be a JSON object, got {type(attrs).__name__}")
+    return attrs
+
+
+def check_triangles(ds: Dataset, *, source: str) -> None:
+    """extras/triangles, when present: (T, 3) whole-number indices of the solution nodes x_u."""
+    tri = ds.extras.get("triangles")
+    if tri is None:
+        return
+    tri = np.asarray(tri)
+    n = int(np.prod(ds.grid_u))
+    ok = tri.ndim == 2 and tri.shape[1] == 3 and tri.dtype.kind in "iuf"
+    ok = ok and bool(np.all(np.isfinite(tri)) and np.all(tri == np.round(tri)) and np.all((tri >= 0) & (tri < n)))
+    if not ok:
+        raise DgnoError(f"{source}: 'extras/triangles' must hold (T, 3) indices of the {n} solution nodes, got "
+                        f"{tri.dtype} values of shape {tri.shape}")
 
 
 def _build(arrays: Mapping[str, Any], attrs: dict, extras: dict, *, source: str) -> Dataset:
@@ -211,4 +273,20 @@ def concatenate(parts: list[Dataset], *, attrs: dict[str, Any]) -> Dataset:
         x_a=first.x_a,
         x_u=first.x_u,
         attrs=attrs,
+        extras={k: _join_extra(k, parts) for k in sorted({k for p in parts for k in p.extras})},
     )
+
+
+def _join_extra(key: str, parts: list[Dataset]) -> np.ndarray:
+    """extras/``key`` of the joined data set: kept once if every part holds the same array (e.g. a mesh's
+    triangles), else concatenated if it has one entry per sample in each part (empty parts may lack it)."""
+    arrays = [p.extras[key] for p in parts if key in p.extras]
+    if len(arrays) == len(parts) and all(np.array_equal(arrays[0], a) for a in arrays[1:]):
+        return arrays[0]
+    def per_sample(p: Dataset) -> bool:
+        arr = p.extras.get(key)
+        return len(p) == 0 if arr is None else bool(arr.ndim) and arr.shape[0] == len(p)
+
+    if all(map(per_sample, parts)):
+        return np.concatenate(arrays)
+    raise DgnoError(f"cannot join data sets: 'extras/{key}' differs between them and is not one entry per sample")

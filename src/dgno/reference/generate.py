@@ -10,6 +10,11 @@ and worker counts never change the data, and merged shards equal a single run.
 
 from __future__ import annotations
 
+import itertools
+import json
+import os
+import shutil
+import tempfile
 import zlib
 from collections.abc import Iterable, Sequence
 from concurrent.futures import Executor, ProcessPoolExecutor
@@ -18,6 +23,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
+import h5py
 import numpy as np
 from tqdm import tqdm
 
@@ -64,10 +70,12 @@ class Shard:
         return "" if self.count == 1 else f".shard-{self.index}-of-{self.count}"
 
 
-def _solve_one(task: tuple[DataPreset, int, str, int]) -> tuple[np.ndarray, np.ndarray]:
+def _solve_one(task: tuple[DataPreset, int, str, int]) -> tuple[np.ndarray, np.ndarray, dict[str, float]]:
     preset, seed, split, index = task
     field = preset.sampler(split).sample(sample_rng(seed, split, index))
-    return preset.solve(field)
+    a, u = preset.solve(field)
+    parameters = getattr(field, "parameters", None)  # a finite-dimensional input's parameters (Stokes' b1, b2)
+    return a, u, {} if parameters is None else parameters()
 
 
 def generate_split(
@@ -108,7 +116,10 @@ def generate_split(
         "a_positive": preset.a_positive,
         "layout": preset.layout,
     }
-    return Dataset(a=a, u=u, x_a=x_a, x_u=x_u, attrs=attrs)
+    extras = dict(preset.extras()) if hasattr(preset, "extras") else {}  # shared by every sample (a mesh's triangles)
+    for key in out[0][2] if out else ():
+        extras[key] = np.array([r[2][key] for r in out])  # (N,): one per sample
+    return Dataset(a=a, u=u, x_a=x_a, x_u=x_u, attrs=attrs, extras=extras)
 
 
 @dataclass(frozen=True)
@@ -155,47 +166,176 @@ def generate(
 
 
 def merge(inputs: Sequence[str | Path], out_dir: str | Path) -> list[Path]:
-    """Join shard files (``<split>.shard-i-of-n.h5`` in the ``inputs`` folders or files) per split."""
+    """Join shard files (``<split>.shard-i-of-n.h5`` in the ``inputs`` folders or files) per split.
+
+    Every shard is checked before any sample is read, and the merge refuses (one :class:`DgnoError` naming the
+    files) shards of different runs (preset, seed, generation parameters or provenance), of different shard counts,
+    given twice or overlapping, missing, or with different array shapes, dtypes or grids. The split files are
+    written to a staging folder inside ``out_dir`` and moved into place only when all of them are complete.
+    """
+    headers = [_read_shard(path) for path in _shard_files(inputs)]
+    plan = _plan_merge(headers)
+    out_dir = Path(out_dir)
+    writable_path(out_dir / "probe")
+    staging = Path(tempfile.mkdtemp(prefix=".merge-", dir=out_dir))  # hidden, unique, on the same file system
+    try:
+        staged = []
+        for split, parts in plan.items():
+            datasets = [load_h5(h.path, require_u=True) for h in parts]
+            staged.append(save_h5(_join_shards(split, datasets), staging / f"{split}.h5"))
+        written = []
+        for path in staged:  # all complete: move into place (renames within one file system)
+            written.append(out_dir / path.name)
+            os.replace(path, written[-1])
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return written
+
+
+@dataclass(frozen=True)
+class _ShardHeader:
+    """What merge checks of a shard file, read without its samples."""
+
+    path: Path
+    attrs: dict
+    shard: Shard
+    start: int
+    stop: int
+    arrays: dict[str, tuple[tuple[int, ...], str]]  # a, u: (shape, dtype)
+    x_a: np.ndarray
+    x_u: np.ndarray
+
+
+_SHARD_VARYING = {"index_start", "index_stop", "n_samples", "shard", "created"}
+_SPLIT_VARYING = {"split", "split_key", "field", "n_total"}  # differ between the splits of one run
+
+
+def _shard_files(inputs: Sequence[str | Path]) -> list[Path]:
     files: list[Path] = []
     for item in map(Path, inputs):
-        if item.is_dir():
-            files += sorted(item.glob("*.shard-*-of-*.h5"))
+        if item.is_dir():  # not hidden files: the temporary files of writers still running or killed
+            files += sorted(p for p in item.glob("*.shard-*-of-*.h5") if not p.name.startswith("."))
         elif item.is_file():
             files.append(item)
         else:
             raise DgnoError(f"{item}: no such file or folder")
     if not files:
         raise DgnoError(f"no shard files (*.shard-i-of-n.h5) in {', '.join(map(str, inputs))}")
-    by_split: dict[str, list[Dataset]] = {}
+    seen: dict[Path, Path] = {}
     for path in files:
-        ds = load_h5(path, require_u=True)
-        if "split" not in ds.attrs or "index_start" not in ds.attrs:
-            raise DgnoError(f"{path}: not a dgno shard file (no split/index provenance)")
-        by_split.setdefault(ds.attrs["split"], []).append(ds)
-    written = []
+        first = seen.setdefault(path.resolve(), path)
+        if first is not path:
+            raise DgnoError(f"shard file given twice: {first} and {path}")
+    return files
+
+
+def _read_shard(path: Path) -> _ShardHeader:
+    if not h5py.is_hdf5(path):
+        raise DgnoError(f"{path}: not an HDF5 file (or truncated)")
+    try:
+        with h5py.File(path, "r") as f:
+            missing = [k for k in ("a", "u", "x_a", "x_u") if k not in f]
+            if missing:
+                raise DgnoError(f"{path}: missing key(s) {', '.join(map(repr, missing))}; not a whole shard file")
+            attrs = json.loads(f.attrs["provenance"]) if "provenance" in f.attrs else {}
+            arrays = {k: (tuple(f[k].shape), str(f[k].dtype)) for k in ("a", "u")}
+            x_a, x_u = f["x_a"][()], f["x_u"][()]
+    except DgnoError:
+        raise
+    except (OSError, KeyError, ValueError) as exc:
+        raise DgnoError(f"{path}: unreadable HDF5 file ({exc})") from None
+    needed = ("split", "index_start", "index_stop", "shard", "n_total")
+    if any(k not in attrs for k in needed):
+        raise DgnoError(f"{path}: not a dgno shard file (no split/index/shard provenance)")
+    try:
+        shard = Shard.parse(str(attrs["shard"]))
+    except DgnoError:
+        raise DgnoError(f"{path}: not a dgno shard file (its shard is {attrs['shard']!r}, not i/n)") from None
+    start, stop, n = int(attrs["index_start"]), int(attrs["index_stop"]), arrays["a"][0][0]
+    expected = shard.range(int(attrs["n_total"]))
+    if n != len(expected) or (n and (start, stop) != (expected.start, expected.stop)):  # an empty shard says (0, 0)
+        raise DgnoError(
+            f"{path}: holds {n} samples ({start}:{stop}) of split {attrs['split']}, but shard "
+            f"{shard.index}/{shard.count} of {attrs['n_total']} is samples {expected.start}:{expected.stop}; "
+            f"the file is damaged or was edited"
+        )
+    return _ShardHeader(path, attrs, shard, expected.start, expected.stop, arrays, x_a, x_u)
+
+
+def _show(value: object) -> str:
+    text = json.dumps(value, sort_keys=True, default=str)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+def _dims(shape: tuple[int, ...]) -> str:
+    return f"(N, {', '.join(map(str, shape[1:]))})"
+
+
+def _differences(a: dict, b: dict, skip: set[str]) -> list[str]:
+    keys = sorted(k for k in (a.keys() | b.keys()) - skip if a.get(k) != b.get(k))
+    return [f"{k} ({_show(a.get(k))} vs {_show(b.get(k))})" for k in keys]
+
+
+def _plan_merge(headers: list[_ShardHeader]) -> dict[str, list[_ShardHeader]]:
+    """The shards of each split in sample order, after checking that they make whole splits of one run."""
+    ref = headers[0]
+    for h in headers[1:]:  # one run: same preset, seed, parameters and provenance; same shard count and arrays
+        diff = _differences(ref.attrs, h.attrs, _SHARD_VARYING | _SPLIT_VARYING)
+        if diff:
+            raise DgnoError(f"{ref.path} and {h.path} differ in {', '.join(diff)}; they come from different runs")
+        if h.shard.count != ref.shard.count:
+            raise DgnoError(
+                f"mismatched shard counts: {ref.path} is shard {ref.shard.index}/{ref.shard.count}, "
+                f"{h.path} is shard {h.shard.index}/{h.shard.count}"
+            )
+        for name in ("a", "u"):
+            (shape0, dtype0), (shape1, dtype1) = ref.arrays[name], h.arrays[name]
+            if shape0[1:] != shape1[1:] or dtype0 != dtype1:
+                raise DgnoError(
+                    f"{ref.path} and {h.path} hold different arrays: '{name}' is {dtype0} {_dims(shape0)} "
+                    f"vs {dtype1} {_dims(shape1)}"
+                )
+        for name in ("x_a", "x_u"):
+            c0, c1 = getattr(ref, name), getattr(h, name)
+            if c0.shape != c1.shape or c0.dtype != c1.dtype or not np.array_equal(c0, c1):
+                raise DgnoError(f"{ref.path} and {h.path} have different coordinates {name}")
+    by_split: dict[str, list[_ShardHeader]] = {}
+    for h in headers:
+        by_split.setdefault(h.attrs["split"], []).append(h)
+    count = ref.shard.count
     for split, parts in by_split.items():
-        written.append(save_h5(_join_shards(split, parts), Path(out_dir) / f"{split}.h5"))
-    return written
-
-
-_SHARD_VARYING = {"index_start", "index_stop", "n_samples", "shard", "created"}
+        for h in parts[1:]:
+            diff = _differences(parts[0].attrs, h.attrs, _SHARD_VARYING)
+            if diff:
+                raise DgnoError(
+                    f"split {split}: {parts[0].path} and {h.path} differ in {', '.join(diff)}; "
+                    f"they come from different runs"
+                )
+        parts.sort(key=lambda h: (h.start, h.shard.index))
+        for prev, h in itertools.pairwise(parts):
+            if h.shard.index == prev.shard.index:
+                raise DgnoError(f"split {split}: shard {h.shard.index}/{count} given twice: {prev.path} and {h.path}")
+            if h.start < prev.stop:
+                raise DgnoError(
+                    f"split {split}: {prev.path} and {h.path} overlap (samples {h.start}:"
+                    f"{min(prev.stop, h.stop)} in both)"
+                )
+        absent = sorted(set(range(count)) - {h.shard.index for h in parts})
+        if absent:
+            names = ", ".join(f"{i}/{count}" for i in absent)
+            raise DgnoError(
+                f"split {split}: shard(s) {names} missing (found {len(parts)} of {count}: "
+                f"{', '.join(str(h.path) for h in parts)})"
+            )
+    return by_split
 
 
 def _join_shards(split: str, parts: list[Dataset]) -> Dataset:
-    parts = sorted(parts, key=lambda d: d.attrs["index_start"])
+    """Concatenate the checked shards of ``split`` (in sample order) with the provenance of the whole split."""
     ref = {k: v for k, v in parts[0].attrs.items() if k not in _SHARD_VARYING}
-    for p in parts[1:]:
-        other = {k: v for k, v in p.attrs.items() if k not in _SHARD_VARYING}
-        diff = sorted(k for k in ref.keys() | other.keys() if ref.get(k) != other.get(k))
-        if diff:
-            raise DgnoError(f"split {split}: shards differ in {', '.join(diff)}; they come from different runs")
-    expected = 0
-    for p in parts:
-        if p.attrs["index_start"] != expected:
-            raise DgnoError(f"split {split}: shards leave a gap or overlap at sample {expected}")
-        expected = p.attrs["index_stop"]
-    if expected != ref.get("n_total", expected):
-        raise DgnoError(f"split {split}: shards cover {expected} of {ref['n_total']} samples; some are missing")
-    attrs = {**ref, "index_start": 0, "index_stop": expected, "n_samples": expected, "shard": "merged"}
+    n = sum(len(p) for p in parts)
+    if n != ref["n_total"]:
+        raise DgnoError(f"split {split}: shards hold {n} of {ref['n_total']} samples; some are missing")
+    attrs = {**ref, "index_start": 0, "index_stop": n, "n_samples": n, "shard": "merged"}
     attrs["created"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
     return concatenate(parts, attrs=attrs)

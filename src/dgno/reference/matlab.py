@@ -23,14 +23,16 @@ reversed unless u_sol's shape shows the file was written row-major ((N, T, X) ra
 
 from __future__ import annotations
 
+import math
 import os
+import struct
+import zlib
 from collections.abc import Callable
 from pathlib import Path
 
 import h5py
 import numpy as np
 import scipy.io
-from scipy.io.matlab import MatReadError
 
 from dgno.errors import DgnoError
 from dgno.fields.base import unit_square_nodes
@@ -44,7 +46,13 @@ MATLAB_WRITTEN = ("smh", "pwc-companion")
 GRID_KEYS = {"smh": ("coeff", "sol"), "pwc": ("coe", "u"), "pwc-companion": ("coeff", "sol_fem")}
 PRESETS = {"smh": "darcy-smooth", "pwc": "darcy-pwc", "pwc-companion": "darcy-pwc", "viscid": "burgers"}
 Arrays = dict[str, np.ndarray]
-_READ_ERRORS = (OSError, ValueError, IndexError, TypeError, KeyError, EOFError, NotImplementedError, MatReadError)
+# What scipy and h5py raise on damaged files is open-ended (a flipped byte gives RuntimeError from h5py, even
+# UnboundLocalError from scipy's v5 reader; an absurd size in a header MemoryError or OverflowError): any exception
+# from the parser means the file is unreadable.
+_READ_ERRORS = (Exception,)
+# every key a layout reads: holding anything but real numbers (a struct, cell, string, complex) is an error
+KNOWN_KEYS = frozenset({*(k for keys in GRID_KEYS.values() for k in keys), "X", "Y", "beta1", "beta2", "sol_fdm",
+                        "x", "a", "u", "index_obs", "u0", "u_sol", "x_mesh", "t_mesh"})
 
 
 def load_reference_mat(path: str | os.PathLike, layout: str = "auto") -> Dataset:
@@ -73,7 +81,10 @@ def load_reference_mat(path: str | os.PathLike, layout: str = "auto") -> Dataset
     if layout == "auto":
         layout = detect_layout(raw, path)
     if layout == "viscid":
-        return _viscid(raw, path, hdf5)
+        ds = _viscid(raw, path, hdf5)
+        if len(ds) == 0:
+            raise DgnoError(f"{path}: key 'u_sol' holds no samples")
+        return ds
     if layout == "inverse":
         a, u, extras, preset = _inverse(raw, path)
     else:
@@ -114,16 +125,113 @@ def _read_arrays(path: Path) -> tuple[Arrays, bool]:
             with h5py.File(path, "r") as f:
                 items = {k: v[()] for k, v in f.items() if isinstance(v, h5py.Dataset) and not k.startswith("#")}
         else:
+            check_v5_structure(path.read_bytes(), path)
             items = scipy.io.loadmat(str(path), appendmat=False)
+    except DgnoError:
+        raise
     except _READ_ERRORS as exc:
         kind = "v7.3 (HDF5)" if hdf5 else "MAT"
-        raise DgnoError(f"{path}: unreadable or truncated {kind} file ({exc})") from None
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        raise DgnoError(f"{path}: unreadable or truncated {kind} file ({first})") from None
     raw = {}
     for key, value in items.items():
+        if key.startswith("__"):
+            continue
         arr = np.asarray(value)
-        if not key.startswith("__") and arr.dtype.kind in "biuf":
+        if arr.dtype.kind in "biuf":
             raw[key] = arr
+        elif key in KNOWN_KEYS:
+            what = "a MATLAB struct or cell" if arr.dtype.kind in "OV" else f"{arr.dtype} values"
+            raise DgnoError(f"{path}: key '{key}' holds {what}, expected an array of real numbers")
     return raw, hdf5
+
+
+# ------------------------------------------------------------------------------- v5 structure check
+# scipy's v5 reader trusts an array's dimensions and reads as many values from its data, past the end of a short
+# one: a file with one damaged byte in a dims field crashes the interpreter (SIGSEGV/SIGBUS) instead of raising.
+# So the elements are walked here first (headers only; compressed ones inflated), and every numeric array must
+# store exactly as many values as its dimensions say.
+_MI_SIZES = {1: 1, 2: 1, 3: 2, 4: 2, 5: 4, 6: 4, 7: 4, 9: 8, 12: 8, 13: 8}  # miINT8 ... miUINT64: bytes per value
+_MI_MATRIX, _MI_COMPRESSED = 14, 15
+_NUMERIC_CLASSES = range(6, 16)  # mxDOUBLE_CLASS ... mxUINT64_CLASS (logical arrays are mxUINT8)
+_CELL, _STRUCT, _OBJECT = 1, 2, 3
+
+
+def check_v5_structure(raw: bytes, path: Path) -> None:
+    """DgnoError unless every numeric array of the v5 MAT file ``raw`` holds as many values as its dimensions."""
+    if len(raw) < 128 or raw[126:128] not in (b"IM", b"MI"):
+        return  # not a v5 file: scipy's reader tells (a v4 file, or an error)
+    order = "<" if raw[126:128] == b"IM" else ">"
+    try:
+        pos = 128
+        while pos + 8 <= len(raw):
+            mtype, data, pos = _element(raw, pos, order, path, top=True)
+            if mtype == _MI_COMPRESSED:
+                inner = zlib.decompress(data)
+                at = 0
+                while at + 8 <= len(inner):
+                    itype, body, at = _element(inner, at, order, path, top=True)
+                    if itype == _MI_MATRIX:
+                        _check_matrix(body, order, path)
+            elif mtype == _MI_MATRIX:
+                _check_matrix(data, order, path)
+    except (struct.error, zlib.error, RecursionError, ValueError, OverflowError, MemoryError) as exc:
+        raise _damaged(path, f"{type(exc).__name__}: {exc}") from None
+
+
+def _element(buf: bytes, pos: int, order: str, path: Path, *, top: bool = False) -> tuple[int, bytes, int]:
+    """(type, payload, position of the next element) of the data element at ``pos``."""
+    first, second = struct.unpack_from(order + "II", buf, pos)
+    if first >> 16:  # the small data element format: up to 4 bytes packed in the tag
+        if first >> 16 > 4:
+            raise _damaged(path, f"a small data element of {first >> 16} bytes at byte {pos}")
+        return first & 0xFFFF, buf[pos + 4 : pos + 4 + (first >> 16)], pos + 8
+    end = pos + 8 + second
+    if end > len(buf):
+        raise _damaged(path, f"an element of {second} bytes at byte {pos} runs past the end")
+    return first, buf[pos + 8 : end], end if top else pos + 8 + -(-second // 8) * 8
+
+
+def _check_matrix(body: bytes, order: str, path: Path, depth: int = 0) -> None:
+    """The miMATRIX element ``body``: numeric data sized as its dims say; the elements of cells and structs too."""
+    if not body:
+        return  # an empty matrix (MATLAB writes these for empty cells)
+    if depth > 64:
+        raise _damaged(path, "cells or structs nested more than 64 deep")
+    _, flags, pos = _element(body, 0, order, path)
+    (word,) = struct.unpack_from(order + "I", flags)
+    mclass, is_complex = word & 0xFF, bool(word & 0x800)
+    _, dims_raw, pos = _element(body, pos, order, path)
+    dims = struct.unpack(order + f"{len(dims_raw) // 4}i", dims_raw[: len(dims_raw) // 4 * 4])
+    _, name, pos = _element(body, pos, order, path)
+    label = name.decode("latin-1") or "(an element)"
+    if any(d < 0 for d in dims):
+        raise _damaged(path, f"variable {label!r} has dimensions {list(dims)}")
+    n = math.prod(dims)
+    if mclass in _NUMERIC_CLASSES:
+        for _part in range(2 if is_complex else 1):
+            mtype, data, pos = _element(body, pos, order, path)
+            if mtype not in _MI_SIZES or len(data) != n * _MI_SIZES[mtype]:
+                raise _damaged(path, f"variable {label!r} of dimensions {list(dims)} stores {len(data)} bytes "
+                                     f"of data type {mtype}")
+    elif mclass in (_CELL, _STRUCT, _OBJECT):
+        n_items = n
+        if mclass != _CELL:
+            if mclass == _OBJECT:
+                _, _, pos = _element(body, pos, order, path)  # the class name
+            _, length, pos = _element(body, pos, order, path)
+            _, names, pos = _element(body, pos, order, path)
+            field_len = struct.unpack_from(order + "i", length)[0] if len(length) >= 4 else 0
+            n_items = n * (len(names) // field_len if field_len > 0 else 0)
+        for _ in range(n_items):
+            mtype, item, pos = _element(body, pos, order, path)
+            if mtype != _MI_MATRIX:
+                raise _damaged(path, f"an element of {label!r} has data type {mtype}")
+            _check_matrix(item, order, path, depth + 1)
+
+
+def _damaged(path: Path, detail: str) -> DgnoError:
+    return DgnoError(f"{path}: unreadable or truncated MAT file ({detail})")
 
 
 def _require(raw: Arrays, path: Path, keys: tuple[str, ...]) -> None:
@@ -176,6 +284,9 @@ def _extras(raw: Arrays, get: Callable[[str], np.ndarray], path: Path, order: np
             value = np.asarray(get(key), dtype=float)
             if value.size != n:
                 raise DgnoError(f"{path}: key '{key}' has shape {value.shape}, expected ({n}, 1)")
+            if not np.all(np.isfinite(value)):
+                k = int(np.flatnonzero(~np.isfinite(value.ravel()))[0])
+                raise DgnoError(f"{path}: key '{key}' holds a non-finite value {value.ravel()[k]} (sample {k})")
             extras[key] = value.reshape(n)
     if "sol_fdm" in raw:
         sol_fdm = _node_values(get("sol_fdm"), path, "sol_fdm")
@@ -249,17 +360,18 @@ def _obs_indices(index_obs: np.ndarray, path: Path) -> np.ndarray:
     flat = np.asarray(index_obs).ravel()
     if flat.size == 0 or not np.all(np.isfinite(flat)) or np.any(flat != np.round(flat)):
         raise DgnoError(f"{path}: key 'index_obs' must hold whole node numbers, got shape {index_obs.shape}")
-    flat = flat.astype(np.int64)
-    bad = flat[(flat < 0) | (flat >= NODES)]
+    bad = flat[(flat < 0) | (flat >= NODES)]  # before the cast: 1e30 does not fit an int64
     if bad.size:
-        raise DgnoError(f"{path}: key 'index_obs' holds node number {bad[0]} outside [0, {NODES})")
-    return flat
+        raise DgnoError(f"{path}: key 'index_obs' holds node number {bad[0]:g} outside [0, {NODES})")
+    return flat.astype(np.int64)
 
 
 def _node_values(arr: np.ndarray, path: Path, key: str) -> np.ndarray:
     """``arr`` (N, 29, 29) or (N, 841) as finite floats (N, 841) in the file's node order."""
     if not ((arr.ndim == 3 and arr.shape[1:] == (RES, RES)) or (arr.ndim == 2 and arr.shape[1] == NODES)):
         raise DgnoError(f"{path}: key '{key}' has shape {arr.shape}, expected (N, {RES}, {RES}) or (N, {NODES})")
+    if arr.shape[0] == 0:
+        raise DgnoError(f"{path}: key '{key}' holds no samples (shape {arr.shape})")
     flat = np.asarray(arr, dtype=float).reshape(arr.shape[0], NODES)
     if not np.all(np.isfinite(flat)):
         n, k = np.argwhere(~np.isfinite(flat))[0]
@@ -269,7 +381,8 @@ def _node_values(arr: np.ndarray, path: Path, key: str) -> np.ndarray:
 
 def _node_order(coords: np.ndarray, path: Path, key: str) -> np.ndarray:
     """Grid indices (841, 2) of each node, checking that the coordinates are exactly the 29 x 29 grid."""
-    scaled = np.asarray(coords, dtype=float) * (RES - 1)
+    with np.errstate(over="ignore", invalid="ignore"):  # a huge coordinate becomes inf and fails the check below
+        scaled = np.asarray(coords, dtype=float) * (RES - 1)
     rounded = np.rint(scaled)
     ok = bool(np.all(np.isfinite(scaled)) and np.all(np.abs(scaled - rounded) < 1e-6))
     ok = ok and rounded.min() >= 0 and rounded.max() <= RES - 1

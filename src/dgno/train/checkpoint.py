@@ -8,18 +8,21 @@ from typing import Any
 
 import torch
 
+from dgno.atomic import atomic_path
 from dgno.errors import DgnoError
 
 
-def save_checkpoint(path: str | os.PathLike, payload: dict[str, Any]) -> Path:
-    """torch.save to a temporary file in the same folder, then rename (never a half-written file)."""
+def save_checkpoint(path: str | os.PathLike, payload: dict[str, Any], *, keep_previous: bool = False) -> Path:
+    """torch.save to a temporary file in the same folder, then rename (never a half-written file).
+
+    ``keep_previous`` first renames an existing ``<name>.pt`` to ``<name>.prev.pt``, so that a run can still resume
+    from the one before if the newest is ever lost or damaged (see dgno.train.loop.load_resumable).
+    """
     path = Path(path)
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    try:
+    with atomic_path(path) as tmp:
         torch.save(payload, tmp)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
+        if keep_previous and path.exists():
+            os.replace(path, path.with_name(f"{path.stem}.prev{path.suffix}"))
     return path
 
 

@@ -11,12 +11,13 @@ from torch import Tensor
 
 from dgno.errors import DgnoError
 from dgno.reference.dataset import Dataset, load_h5
+from dgno.train.stream import H5Rows, load_h5_rows, should_stream
 
 
 @dataclass
 class TrainData:
-    a: Tensor  # (N, *grid_a) training inputs
-    u: Tensor | None  # (N, *grid_u) only when some samples are labeled
+    a: Tensor | H5Rows  # (N, *grid_a) training inputs (H5Rows: streamed from train.h5)
+    u: Tensor | H5Rows | None  # (N, *grid_u) only when some samples are labeled
     labeled: Tensor  # (N,) bool
     x_a: Tensor  # (*grid_a, d)
     x_u: Tensor  # (*grid_u, d)
@@ -33,21 +34,32 @@ def check_preset(ds: Dataset, expected: str | None, source: str) -> None:
 
 
 def load_training_data(folder: str | Path, *, preset: str | None = None, n_train: int | None = None,
-                       n_labeled: int = 0) -> TrainData:
-    """train.h5 (inputs; solutions only for the first ``n_labeled``) and val.h5 of ``folder`` as tensors."""
+                       n_labeled: int = 0, memory_budget_mb: float | None = None) -> TrainData:
+    """train.h5 (inputs; solutions only for the first ``n_labeled``) and val.h5 of ``folder`` as tensors.
+
+    Training arrays larger than ``memory_budget_mb`` (None: 2048 MB; 0: always) stay in train.h5 and are read batch
+    by batch (:class:`~dgno.train.stream.H5Rows`); validation arrays are always loaded.
+    """
     folder = Path(folder)
     if not folder.is_dir():
         raise DgnoError(f"data.dir {folder}: no such folder (generate it with 'dgno generate')")
     labeled = n_labeled > 0
-    train = load_h5(folder / "train.h5", require_u=labeled, read_u=labeled)
+    stream = should_stream(folder / "train.h5", n=n_train, with_u=labeled, memory_budget_mb=memory_budget_mb)
+    train = (load_h5_rows if stream else load_h5)(folder / "train.h5", require_u=labeled, read_u=labeled)
     val = load_h5(folder / "val.h5", require_u=True)
     for ds, name in ((train, "train.h5"), (val, "val.h5")):
         check_preset(ds, preset, str(folder / name))
     n = len(train) if n_train is None else n_train
+    for ds, name in ((train, "train.h5"), (val, "val.h5")):
+        if len(ds) == 0:
+            raise DgnoError(f"{folder / name}: holds no samples")
     if not 1 <= n <= len(train):
         raise DgnoError(f"data.n_train={n_train} but {folder / 'train.h5'} holds {len(train)} inputs")
-    if n_labeled > n:
-        raise DgnoError(f"data.n_labeled={n_labeled} exceeds the {n} training inputs")
+    if not 0 <= n_labeled <= n:
+        raise DgnoError(f"data.n_labeled={n_labeled} must be in [0, {n}] (the training inputs)")
+    if labeled and tuple(train.u.shape[1:]) != tuple(val.u.shape[1:]):
+        raise DgnoError(f"{folder}: the solutions of train.h5 {tuple(train.u.shape[1:])} and val.h5 "
+                        f"{tuple(val.u.shape[1:])} differ in shape")
     if not np.array_equal(train.x_a, val.x_a) or not np.array_equal(train.x_u, val.x_u):
         raise DgnoError(f"{folder}: train.h5 and val.h5 use different grids")
     mask = torch.zeros(n, dtype=torch.bool)
@@ -55,8 +67,8 @@ def load_training_data(folder: str | Path, *, preset: str | None = None, n_train
     triangles = val.extras.get("triangles")
     as_t = torch.from_numpy
     return TrainData(
-        a=as_t(train.a[:n]),
-        u=as_t(train.u[:n]) if labeled else None,
+        a=train.a.first(n) if stream else as_t(train.a[:n]),
+        u=(train.u.first(n) if stream else as_t(train.u[:n])) if labeled else None,
         labeled=mask,
         x_a=as_t(train.x_a),
         x_u=as_t(train.x_u),

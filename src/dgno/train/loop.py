@@ -13,19 +13,30 @@ import yaml
 from tqdm import tqdm
 
 from dgno import __version__
+from dgno.errors import DgnoError
 from dgno.evaluate.metrics import evaluate, predict_dataset
 from dgno.evaluate.plots import plot_curves, plot_predictions
 from dgno.models.baselines import count_parameters
 from dgno.reference.dataset import write_text_atomic
 from dgno.train.checkpoint import load_checkpoint, save_checkpoint
 from dgno.train.data import TrainData
+from dgno.train.distributed import DistInfo, LossModule, any_rank, mean_over_ranks
+from dgno.train.step import TrainStep
 from dgno.weak.layouts import WeakLayout
 
 
 def to_device(model: torch.nn.Module, device: torch.device, dtype: torch.dtype) -> torch.nn.Module:
-    """Move to ``device`` and cast the real floating-point tensors to ``dtype``; complex ones (the spectral
-    weights of a peer FNO) keep their type, where Module.to(dtype) would drop their imaginary parts."""
-    return model.to(device)._apply(lambda t: t.to(dtype) if t.is_floating_point() else t)
+    """Move to ``device`` and cast the real floating-point tensors to ``dtype`` and the complex ones (the spectral
+    weights of a peer FNO) to the complex type of the same precision, where Module.to(dtype) would drop their
+    imaginary parts."""
+    complex_dtype = torch.complex128 if dtype == torch.float64 else torch.complex64
+
+    def cast(t: torch.Tensor) -> torch.Tensor:
+        if t.is_floating_point():
+            return t.to(dtype)
+        return t.to(complex_dtype) if t.is_complex() else t
+
+    return model.to(device)._apply(cast)
 
 
 @dataclass
@@ -58,6 +69,7 @@ class LoopOptions:
     max_minutes: float | None = None  # wall-clock budget; stops early (checkpointing) when reached
     seed: int = 0
     compile: bool = False  # torch.compile the loss
+    cuda_graph: bool = False  # replay each step from a CUDA graph (physics-only DGNO on a GPU; see train.step)
 
 
 def train(
@@ -75,50 +87,82 @@ def train(
     resume: bool = False,
     progress: bool = True,
     log: Callable[[str], None] = print,
+    dist: DistInfo | None = None,
 ) -> dict:
     """Train ``model`` (DGNO or a baseline, on ``device`` in ``dtype``) on ``data``, writing checkpoints, metrics and a
     summary to ``out_dir``.
 
-    Each step: a batch of inputs, the weak points of ``layout`` (None for methods without them), loss, backward,
-    optimiser and scheduler steps. ``record`` (the resolved config) is saved as config.yaml and in every checkpoint.
+    Each step: a batch of inputs, the weak points of ``layout`` (None for methods without them), the encoder's
+    noise, loss, backward, optimiser and scheduler steps. ``record`` (the resolved config) is saved as config.yaml
+    and in every checkpoint. Every random number comes from the loop's generators, whose states are in every
+    checkpoint, so that ``resume`` continues a killed run to the same parameters as an uninterrupted one.
+    ``dist`` (from torchrun's environment) makes this process one rank of a data-parallel run
+    (:mod:`dgno.train.distributed`).
     """
     t, opt, sched = options, optimizer, scheduler
+    dist = dist or DistInfo()
     out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    if dist.main:
+        out.mkdir(parents=True, exist_ok=True)
     if device.type == "cpu":
         # Subnormal floats appear as training converges and slow x86 arithmetic several-fold (measured: step
         # time 0.09 s -> 0.25 s after 20k steps); flushing them to zero changes results by < 1e-38.
         torch.set_flush_denormal(True)
     record = dict(record or {})
     n = data.a.shape[0]
-    gen = torch.Generator().manual_seed(t.seed)
+    gen = torch.Generator().manual_seed(t.seed)  # batch order; on CPU also particles and noise
+    # On a GPU the particles and the encoder's noise are drawn there, so that a step needs no host-to-device copy.
+    dgen = torch.Generator(device=device).manual_seed(t.seed + 1) if device.type == "cuda" else gen
     order = BatchOrder(n, t.batch_size, torch.randperm(n, generator=gen))
+    local = dist.local_slice(t.batch_size)
     step, best, elapsed = 0, float("inf"), 0.0
-    if resume and (out / "last.pt").exists():
-        ck = load_checkpoint(out / "last.pt")
-        model.load_state_dict(ck["model"])
-        opt.load_state_dict(ck["optimizer"])
-        sched.load_state_dict(ck["scheduler"])
-        gen.set_state(ck["rng"]["generator"])
-        order.perm, order.pos = ck["order"]["perm"], ck["order"]["pos"]
-        step, best, elapsed = ck["step"], ck["best_val"], ck["elapsed"]
-        log(f"resumed {out / 'last.pt'} at step {step}")
-    write_text_atomic(out / "config.yaml", yaml.safe_dump(record, sort_keys=False))
+    if resume:
+        ck = load_resumable(out, log=log)
+        if ck is not None:
+            model.load_state_dict(ck["model"])
+            opt.load_state_dict(ck["optimizer"])
+            sched.load_state_dict(ck["scheduler"])
+            gen.set_state(ck["rng"]["generator"])
+            if dgen is not gen and "device_generator" in ck["rng"]:
+                dgen.set_state(ck["rng"]["device_generator"])
+            order.perm, order.pos = ck["order"]["perm"], ck["order"]["pos"]
+            step, best, elapsed = ck["step"], ck["best_val"], ck["elapsed"]
+            if dist.main:
+                _truncate_metrics(out / "metrics.jsonl", step)
+            log(f"resumed {ck['_path']} at step {step}")
+    if dist.main:
+        write_text_atomic(out / "config.yaml", yaml.safe_dump(record, sort_keys=False))
 
     def checkpoint(name: str) -> None:
+        if not dist.main:
+            return
+        rng = {"generator": gen.get_state()}
+        if dgen is not gen:
+            rng["device_generator"] = dgen.get_state()
+        opt_state = opt.state_dict()
+        for group in opt_state["param_groups"]:  # a CUDA-graph run's settings must not follow it to the CPU
+            group["capturable"] = False
         save_checkpoint(out / name, {
-            "model": model.state_dict(), "optimizer": opt.state_dict(), "scheduler": sched.state_dict(),
-            "step": step, "best_val": best, "elapsed": elapsed, "rng": {"generator": gen.get_state()},
+            "model": model.state_dict(), "optimizer": opt_state, "scheduler": sched.state_dict(),
+            "step": step, "best_val": best, "elapsed": elapsed, "rng": rng,
             "order": {"perm": order.perm, "pos": order.pos}, "config": record, "version": __version__,
             "data_preset": data.preset,
-        })
+        }, keep_previous=name == "last.pt")
 
     loss_fn = torch.compile(model.loss) if t.compile else model.loss
-    metrics_file = (out / "metrics.jsonl").open("a")
+    if dist.enabled:
+        ddp = torch.nn.parallel.DistributedDataParallel(LossModule(model),
+                                                        device_ids=[device] if device.type == "cuda" else None)
+        loss_fn = ddp
+    stepper = TrainStep(model, opt, sched, loss_fn=loss_fn, cuda_graph=t.cuda_graph and not dist.enabled,
+                        log=log)
+    metrics_file = (out / "metrics.jsonl").open("a") if dist.main else None
 
-    def validate() -> dict:
-        """Validation errors; the best checkpoint is chosen on them (never on a test split)."""
+    def validate() -> dict | None:
+        """Validation errors on rank 0; the best checkpoint is chosen on them (never on a test split)."""
         nonlocal best
+        if not dist.main:
+            return None
         model.eval()
         metrics = evaluate(model, data.val_a, data.val_u, data.x_u)
         model.train()
@@ -130,48 +174,79 @@ def train(
         return metrics
 
     x_u = data.x_u.to(device, dtype)
-    bar = tqdm(total=t.steps, initial=step, disable=not progress, desc="train", dynamic_ncols=True)
+    on_gpu = device.type == "cuda" and isinstance(data.a, torch.Tensor)
+    a_all = data.a.to(device, dtype) if on_gpu else data.a  # a training set on the GPU is indexed there
+    u_all = data.u.to(device, dtype) if on_gpu and data.u is not None else data.u
+    noise_dim = getattr(model, "noise_dim", 0)
+    bar = tqdm(total=t.steps, initial=step, disable=not (progress and dist.main), desc="train", dynamic_ncols=True)
     start = time.perf_counter() - elapsed
     budget = None if t.max_minutes is None else 60 * t.max_minutes
     val, last_val = None, elapsed
+
+    def out_of_time() -> bool:
+        return any_rank(budget is not None and time.perf_counter() - start >= budget, dist, device)
+
+    perm_src, perm_dev = None, None  # the epoch's permutation, and its copy on the GPU
+
+    def batch_indices() -> torch.Tensor:
+        """This rank's share of the next global batch, on the GPU when the training set is there (one copy of the
+        permutation per epoch: a copy from the host per step would make the host wait for the GPU)."""
+        nonlocal perm_src, perm_dev
+        idx = order.next(gen)
+        if not on_gpu:
+            return idx[local]
+        if perm_src is not order.perm:
+            perm_src, perm_dev = order.perm, order.perm.to(device)
+        return perm_dev[order.pos - t.batch_size: order.pos][local]
+
     try:
-        while step < t.steps and (budget is None or time.perf_counter() - start < budget):
-            idx = order.next(gen)
-            a = data.a[idx].to(device, dtype)
-            points = layout.sample(gen, device=device, dtype=dtype) if layout is not None else None
+        while step < t.steps and not out_of_time():
+            idx = batch_indices()  # this rank's share of the global batch
+            a = a_all[idx].to(device, dtype)
+            points = layout.sample(dgen, device=device, dtype=dtype) if layout is not None else None
+            noise = None
+            if noise_dim:
+                noise = torch.randn(t.batch_size, noise_dim, generator=dgen, device=dgen.device,
+                                    dtype=torch.float64)[local].to(device, dtype)
             # physics only: no solutions at all; semi-supervised: u and the labeled mask of the batch
-            u = data.u[idx].to(device, dtype) if data.u is not None else None
-            labeled = data.labeled[idx].to(device) if data.u is not None else None
-            out_loss = loss_fn(a, points, u=u, labeled=labeled, x_u=x_u)
-            opt.zero_grad(set_to_none=True)
-            out_loss.total.backward()
-            opt.step()
-            sched.step()
+            u = u_all[idx].to(device, dtype) if data.u is not None else None
+            labeled = data.labeled[idx.cpu()].to(device) if data.u is not None else None
+            kwargs = {"noise": noise} if noise is not None else {}
+            out_loss = stepper(a, points, u=u, labeled=labeled, x_u=x_u, **kwargs)
             step += 1
             elapsed = time.perf_counter() - start
             bar.update(1)
             if step % t.log_every == 0 or step == 1:
-                row = {"step": step, "loss": out_loss.total.item(), "lr": sched.get_last_lr()[0],
-                       "seconds": elapsed, **{k: v.item() for k, v in out_loss.parts.items()}}
-                metrics_file.write(json.dumps(row) + "\n")
+                parts = mean_over_ranks({"loss": out_loss.total, **out_loss.parts}, dist)
+                row = {"step": step, "lr": sched.get_last_lr()[0], "seconds": elapsed,
+                       **{k: v.item() for k, v in parts.items()}}
+                if dist.main:
+                    metrics_file.write(json.dumps(row) + "\n")
                 bar.set_postfix(loss=f"{row['loss']:.4g}", val=f"{best:.4f}")
             if step % t.val_every == 0 or (t.val_seconds is not None and elapsed - last_val >= t.val_seconds):
                 val, last_val = validate(), elapsed
-                bar.set_postfix(loss=f"{out_loss.total.item():.4g}", val=f"{val['rel_l2_mean']:.4f}")
+                if val is not None:
+                    bar.set_postfix(loss=f"{out_loss.total.item():.4g}", val=f"{val['rel_l2_mean']:.4f}")
             if step % t.checkpoint_every == 0:
                 checkpoint("last.pt")
-            metrics_file.flush()
+            if metrics_file is not None:
+                metrics_file.flush()
         if val is None or last_val < elapsed:
             val = validate()
         checkpoint("last.pt")
     finally:
         bar.close()
-        metrics_file.close()
+        if metrics_file is not None:
+            metrics_file.close()
     summary = {"method": record.get("model", {}).get("kind", type(model).__name__), "steps": step,
                "seconds": elapsed, "best_val_u_rel_l2": best,
                "last_val": val, "device": str(device), "seconds_per_step": elapsed / max(step, 1),
                "parameters": count_parameters(model),
-               "labels_used": int(data.labeled.sum()) if data.u is not None else 0}
+               "labels_used": int(data.labeled.sum()) if data.u is not None else 0,
+               "processes": dist.world, "samples_per_process": local.stop - local.start,
+               "cuda_graph": stepper.graphed}
+    if not dist.main:
+        return summary
     write_text_atomic(out / "summary.json", json.dumps(summary, indent=2) + "\n")
     rows = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines() if line]
     plot_curves(rows, out / "curves.png")
@@ -181,3 +256,42 @@ def train(
                      pred["u"].numpy(), out / "predictions_val.png", names=getattr(model, "output_names", ("u",)),
                      triangles=data.triangles)
     return summary
+
+
+def load_resumable(out: Path, *, log: Callable[[str], None] = print) -> dict | None:
+    """The newest complete checkpoint of a run folder: last.pt, or last.prev.pt (the one before it) when last.pt is
+    missing or unreadable (a crash between the two renames, a damaged file). None when neither exists; a clear
+    error when neither is readable. Leftover temporary files of a killed write are removed."""
+    for stray in out.glob(".*.tmp*"):
+        stray.unlink(missing_ok=True)
+    errors = []
+    for name in ("last.pt", "last.prev.pt"):
+        path = out / name
+        if not path.exists():
+            continue
+        try:
+            ck = load_checkpoint(path)
+        except DgnoError as exc:
+            errors.append(str(exc))
+            log(f"warning: {exc}; trying the previous checkpoint")
+            continue
+        ck["_path"] = path
+        return ck
+    if errors:
+        raise DgnoError("cannot resume: " + "; ".join(errors))
+    return None
+
+
+def _truncate_metrics(path: Path, step: int) -> None:
+    """Drop the log rows written after the checkpoint that a run resumes from (and a line cut by the kill)."""
+    if not path.exists():
+        return
+    keep = []
+    for line in path.read_text().splitlines():
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError:
+            continue
+        if row.get("step", 0) <= step:
+            keep.append(line)
+    write_text_atomic(path, "".join(f"{line}\n" for line in keep))

@@ -123,9 +123,9 @@ class ParticleSampler:
             perms = [torch.randperm(n, generator=generator, device=gdev) for _ in range(d)]
             strata = torch.stack(perms, dim=-1)  # (n, d)
             u = (strata + u) / n  # (n, d), one centre per stratum [k/n, (k+1)/n) of each dimension
-        lower = torch.tensor(self.lower, dtype=torch.float64, device=gdev)  # (d,)
-        width = torch.tensor(self.upper, dtype=torch.float64, device=gdev) - lower  # (d,)
-        centers = lower + radii[:, None] + u * (width - 2.0 * radii[:, None])  # (n, d)
+        # per axis with Python scalars: no host-to-device copy in a GPU step
+        centers = torch.stack([lo + radii + u[:, i] * ((hi - lo) - 2.0 * radii)
+                               for i, (lo, hi) in enumerate(zip(self.lower, self.upper, strict=True))], dim=-1)  # (n, d)
         return Particles(centers.to(device=device, dtype=dtype), radii.to(device=device, dtype=dtype))
 
     def _supported(self, particles: Particles) -> Tensor:

@@ -34,8 +34,17 @@ class QuadratureRule:
         return self.points.shape[0]
 
     def to(self, device: torch.device | str | None = None, dtype: torch.dtype | None = None) -> QuadratureRule:
-        """The same rule with points and weights on ``device`` in ``dtype`` (None keeps the current one)."""
-        return QuadratureRule(self.points.to(device=device, dtype=dtype), self.weights.to(device=device, dtype=dtype))
+        """The same rule with points and weights on ``device`` in ``dtype`` (None keeps the current one).
+
+        Copies are cached per (device, dtype): a training step on a GPU then copies nothing from the host (a copy
+        from pageable host memory would make the host wait for the GPU).
+        """
+        key = (str(torch.device(device)) if device is not None else None, dtype)
+        cache = self.__dict__.setdefault("_copies", {})
+        if key not in cache:
+            cache[key] = QuadratureRule(self.points.to(device=device, dtype=dtype),
+                                        self.weights.to(device=device, dtype=dtype))
+        return cache[key]
 
 
 def grid_rule(n: int, dim: int = 2) -> QuadratureRule:
