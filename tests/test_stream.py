@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import functools
 import pickle
 import sys
 
@@ -144,9 +143,11 @@ def test_streamed_training_equals_eager_training(data_dir, tmp_path, monkeypatch
     cfg = load_config(None, [*TINY, f"data.dir={data_dir}", "data.preset=darcy-pwc", "train.steps=4", *extra])
     run_training(cfg, tmp_path / "eager", progress=False, log=lambda _: None)
     build = sys.modules["dgno.config.build"]
-    streamed = functools.partial(load_training_data, memory_budget_mb=0)
     seen = []
-    monkeypatch.setattr(build, "load_training_data", lambda *a, **k: seen.append(streamed(*a, **k)) or seen[-1])
+    monkeypatch.setattr(build, "load_training_data",
+                        lambda *a, **k: seen.append(load_training_data(*a, **k)) or seen[-1])
+    cfg = load_config(None, [*TINY, f"data.dir={data_dir}", "data.preset=darcy-pwc", "train.steps=4", *extra,
+                             "data.memory_budget_mb=0"])  # stream whatever the size
     run_training(cfg, tmp_path / "streamed", progress=False, log=lambda _: None)
     assert isinstance(seen[0].a, H5Rows) and (seen[0].u is None) == (not extra)
     a, b = (load_checkpoint(tmp_path / run / "last.pt")["model"] for run in ("eager", "streamed"))

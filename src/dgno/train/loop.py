@@ -151,7 +151,9 @@ def train(
 
     loss_fn = torch.compile(model.loss) if t.compile else model.loss
     if dist.enabled:
-        ddp = torch.nn.parallel.DistributedDataParallel(LossModule(model),
+        # static_graph: the same parameters take part in every step, and some never do (a stream function's
+        # constant moves no output), which find_unused_parameters=False would refuse
+        ddp = torch.nn.parallel.DistributedDataParallel(LossModule(model), static_graph=True,
                                                         device_ids=[device] if device.type == "cuda" else None)
         loss_fn = ddp
     stepper = TrainStep(model, opt, sched, loss_fn=loss_fn, cuda_graph=t.cuda_graph and not dist.enabled,
