@@ -120,7 +120,7 @@ def test_resume_with_no_readable_checkpoint_is_a_clear_error(data_dir, tmp_path,
     run = tmp_path / "run"
     run.mkdir()
     (run / "last.pt").write_bytes(b"not a checkpoint")
-    with pytest.raises(DgnoError, match="cannot resume: .*last.pt: unreadable checkpoint"):
+    with pytest.raises(DgnoError, match=r"cannot resume: .*last\.pt: unreadable checkpoint"):
         load_resumable(run, log=lambda _m: None)
     config = tmp_path / "c.yaml"
     config.write_text("train:\n  seed: 0\n")

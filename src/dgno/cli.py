@@ -53,6 +53,8 @@ def cmd_generate(args: argparse.Namespace) -> None:
 def _describe_array(name: str, arr: np.ndarray | None) -> str:
     if arr is None:
         return f"  {name:<4} absent"
+    if arr.size == 0:  # an empty shard
+        return f"  {name:<4} {arr.dtype} {tuple(arr.shape)}  empty"
     return (
         f"  {name:<4} {arr.dtype} {tuple(arr.shape)}  min {arr.min():.6g}  max {arr.max():.6g}  mean {arr.mean():.6g}"
     )
@@ -316,7 +318,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = dsub.add_parser("convert", help="convert a reference-authors .mat file to dgno's HDF5 format")
     p.add_argument("file")
     p.add_argument("--out", required=True, help="output .h5 file")
-    p.add_argument("--layout", default="auto", choices=["auto", "smh", "pwc", "pwc-companion", "inverse", "viscid"])
+    p.add_argument("--layout", default="auto", choices=["auto", "smh", "pwc", "pwc-companion", "inverse", "viscid",
+                                                            "stokes"])
     p.set_defaults(func=cmd_data_convert)
     p = dsub.add_parser("verify", help="re-solve a file's a with an independent solver and compare with its u")
     p.add_argument("file")

@@ -82,13 +82,25 @@ def build_model(cfg: Config, *, x_a: Tensor, a_mean: Tensor, a_std: Tensor) -> D
     missing = sorted(set(the_problem.terms) - set(cfg.physics.precisions))
     if missing:
         raise DgnoError(f"physics.precisions needs a value for {', '.join(missing)}")
-    d_x, grid = the_problem.domain.dim, tuple(x_a.shape[:-1])
-    spec = the_problem.input
+    d_x, spec = the_problem.domain.dim, the_problem.input
     if spec.output is None and x_a.shape[-1] != d_x:
         raise DgnoError(f"the input nodes have {x_a.shape[-1]} coordinates but the {cfg.physics.pde} domain has {d_x}")
     if m.likelihood == "bernoulli" and spec.output is not None:
         raise DgnoError(f"model.likelihood=bernoulli needs an input decoder; {cfg.physics.pde} reads a from its "
                         f"output {spec.output!r}: use model.likelihood=gaussian")
+    try:
+        return _dgno(cfg, the_problem, x_a=x_a, a_mean=a_mean, a_std=a_std)
+    except ValueError as exc:  # a layer refuses its sizes (e.g. a grid too small for the CNN's convolutions)
+        raise DgnoError(f"model: {exc}") from None
+    except (MemoryError, RuntimeError) as exc:
+        if "memory" not in str(exc).lower() and not isinstance(exc, MemoryError):
+            raise
+        raise DgnoError(f"model: not enough memory for the configured sizes (latent_dim={m.latent_dim}, "
+                        f"field width {m.field.width} x depth {m.field.depth})") from None
+
+
+def _dgno(cfg: Config, the_problem, *, x_a: Tensor, a_mean: Tensor, a_std: Tensor) -> DGNO:
+    m, spec, d_x, grid = cfg.model, the_problem.input, the_problem.domain.dim, tuple(x_a.shape[:-1])
     decoders = {f.name: multionet(m.field, d_x=d_x, d_beta=m.latent_dim) for f in the_problem.fields}
     likelihood = BernoulliPhase(m.a_lo, m.a_hi) if m.likelihood == "bernoulli" else GaussianField(m.a_sigma)
     return DGNO(

@@ -25,7 +25,7 @@ import torch
 from torch import Tensor
 
 from dgno.errors import DgnoError
-from dgno.reference.dataset import Dataset, check_shapes, check_values
+from dgno.reference.dataset import H5_READ_ERRORS, Dataset, check_shapes, check_values
 
 DEFAULT_MEMORY_BUDGET_MB = 2048.0  # training arrays larger than this are streamed
 STATS_CHUNK_BYTES = 64 * 2**20  # rows read at a time for statistics and value checks
@@ -246,7 +246,7 @@ def training_nbytes(path: str | os.PathLike, *, n: int | None, with_u: bool) -> 
                     rows = ds.shape[0] if n is None else min(n, ds.shape[0])
                     total += rows * math.prod(ds.shape[1:]) * ds.dtype.itemsize
             return total
-    except OSError:
+    except (*H5_READ_ERRORS, AttributeError, IndexError):  # a damaged file: load_h5 reports what is wrong
         return 0
 
 

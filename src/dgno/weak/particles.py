@@ -124,8 +124,9 @@ class ParticleSampler:
             strata = torch.stack(perms, dim=-1)  # (n, d)
             u = (strata + u) / n  # (n, d), one centre per stratum [k/n, (k+1)/n) of each dimension
         # per axis with Python scalars: no host-to-device copy in a GPU step
-        centers = torch.stack([lo + radii + u[:, i] * ((hi - lo) - 2.0 * radii)
-                               for i, (lo, hi) in enumerate(zip(self.lower, self.upper, strict=True))], dim=-1)  # (n, d)
+        bounds = enumerate(zip(self.lower, self.upper, strict=True))
+        centers = torch.stack([lo + radii + u[:, i] * ((hi - lo) - 2.0 * radii) for i, (lo, hi) in bounds],
+                              dim=-1)  # (n, d)
         return Particles(centers.to(device=device, dtype=dtype), radii.to(device=device, dtype=dtype))
 
     def _supported(self, particles: Particles) -> Tensor:
