@@ -11,13 +11,15 @@ from pathlib import Path
 from dgno.config.schema import PhysicsConfig
 from dgno.errors import DgnoError
 from dgno.pdes import Burgers, Darcy, DarcyMixed
-from dgno.reference.presets import DataPreset, burgers, darcy_pwc, darcy_pwc_fine, darcy_smooth
+from dgno.pdes.stokes import Stokes
+from dgno.reference.presets import DataPreset, burgers, darcy_pwc, darcy_pwc_fine, darcy_smooth, stokes_cylinder
 
 DATA_PRESETS: dict[str, Callable[[], DataPreset]] = {
     "darcy-pwc": darcy_pwc,
     "darcy-pwc-fine": darcy_pwc_fine,
     "darcy-smooth": darcy_smooth,
     "burgers": burgers,
+    "stokes-cylinder": stokes_cylinder,
 }
 
 
@@ -33,6 +35,7 @@ PROBLEMS: dict[str, Callable[[PhysicsConfig], object]] = {
     "darcy": lambda p: Darcy(source=p.source, interpolation=p.interpolation, **p.pde_args),
     "darcy-mixed": lambda p: DarcyMixed(source=p.source, interpolation=p.interpolation, **p.pde_args),
     "burgers": lambda p: Burgers(**p.pde_args),
+    "stokes": lambda p: Stokes(**p.pde_args),
 }
 
 

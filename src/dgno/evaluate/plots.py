@@ -21,9 +21,13 @@ def _image(ax, x: np.ndarray, values: np.ndarray, title: str, cmap: str, triangl
     - a 2-D grid x (n0, n1, 2) (Darcy's 'ij' grid, or a space-time grid (x, t) stored t-major): an image with the
       first coordinate to the right and the second up;
     - a 1-D grid x (n, 1): a line;
+    - scattered points x (N, 2) on a line (a boundary profile, e.g. an inflow at x = 0): a line along the
+      coordinate that varies;
     - scattered points x (N, 2) (a mesh): filled contours on ``triangles`` (T, 3), or on a Delaunay triangulation.
     """
     x, values = np.asarray(x), np.asarray(values)
+    if x.ndim == 2 and x.shape[-1] == 2 and triangles is None and min(np.ptp(x, axis=0)) == 0:
+        x = x[:, [int(np.argmax(np.ptp(x, axis=0)))]]  # points on an axis-parallel line: plot along it
     if x.ndim == 3 and x.shape[-1] == 2:
         # which grid axis the first coordinate runs along: 0 for an 'ij' grid, 1 for a t-major (x, t) grid
         along0 = np.ptp(x[:, 0, 0]) > np.ptp(x[0, :, 0])

@@ -12,6 +12,11 @@ Layouts (shapes as MATLAB or Python wrote them):
   index_obs (n_obs,).
 - ``viscid``: ``viscid_train.mat``, ``viscid_test_in.mat`` (Burgers): u0 (N, X), u_sol (N, T, X), x_mesh (X,),
   t_mesh (T,); X = 128 and T = 101 in the authors' files, but any sizes are read.
+- ``stokes``: ``stokesHole_train.mat``, ``stokesHole_test_in.mat`` (Stokes around a cylinder): u, v, p (N, M),
+  gridx (M, 2), beta1, beta2 (N,) or (N, 1); M = 1,708 in the authors' files. Stored as the ``stokes-cylinder``
+  preset's layout: a (N, 256) = the inflow profile of beta1, beta2 at (0, y_j), u (N, M, 3) = (u, v, p) at
+  x_u = gridx, extras beta1, beta2 and triangles (a Delaunay triangulation of gridx without the triangles whose
+  centroid lies in the cylinder: the files carry no mesh). v7.3 files are reversed when gridx shows up as (2, M).
 
 v7.3 files are HDF5 and read with h5py, which shows MATLAB arrays with their axes reversed; those of the
 MATLAB-written layouts are therefore reversed back (unless the solution's shape shows the file was written
@@ -40,11 +45,12 @@ from dgno.reference.dataset import Dataset, check_values
 
 RES = 29
 NODES = RES * RES
-LAYOUTS = ("smh", "pwc", "pwc-companion", "inverse", "viscid")
+LAYOUTS = ("smh", "pwc", "pwc-companion", "inverse", "viscid", "stokes")
 MATLAB_WRITTEN = ("smh", "pwc-companion")
 # layout -> (coefficient key, solution key)
 GRID_KEYS = {"smh": ("coeff", "sol"), "pwc": ("coe", "u"), "pwc-companion": ("coeff", "sol_fem")}
-PRESETS = {"smh": "darcy-smooth", "pwc": "darcy-pwc", "pwc-companion": "darcy-pwc", "viscid": "burgers"}
+PRESETS = {"smh": "darcy-smooth", "pwc": "darcy-pwc", "pwc-companion": "darcy-pwc", "viscid": "burgers",
+           "stokes": "stokes-cylinder"}
 Arrays = dict[str, np.ndarray]
 # What scipy and h5py raise on damaged files is open-ended (a flipped byte gives RuntimeError from h5py, even
 # UnboundLocalError from scipy's v5 reader; an absurd size in a header MemoryError or OverflowError): any exception
@@ -52,7 +58,7 @@ Arrays = dict[str, np.ndarray]
 _READ_ERRORS = (Exception,)
 # every key a layout reads: holding anything but real numbers (a struct, cell, string, complex) is an error
 KNOWN_KEYS = frozenset({*(k for keys in GRID_KEYS.values() for k in keys), "X", "Y", "beta1", "beta2", "sol_fdm",
-                        "x", "a", "u", "index_obs", "u0", "u_sol", "x_mesh", "t_mesh"})
+                        "x", "a", "u", "index_obs", "u0", "u_sol", "x_mesh", "t_mesh", "v", "p", "gridx"})
 
 
 def load_reference_mat(path: str | os.PathLike, layout: str = "auto") -> Dataset:
@@ -80,6 +86,8 @@ def load_reference_mat(path: str | os.PathLike, layout: str = "auto") -> Dataset
     raw, hdf5 = _read_arrays(path)
     if layout == "auto":
         layout = detect_layout(raw, path)
+    if layout == "stokes":
+        return _stokes(raw, path, hdf5)
     if layout == "viscid":
         ds = _viscid(raw, path, hdf5)
         if len(ds) == 0:
@@ -108,12 +116,14 @@ def detect_layout(raw: Arrays, path: str | os.PathLike) -> str:
         return "pwc"
     if {"x", "a", "u", "index_obs"} <= keys:
         return "inverse"
+    if {"u", "v", "p", "gridx"} <= keys:
+        return "stokes"
     if {"u0", "u_sol"} <= keys:
         return "viscid"
     found = ", ".join(sorted(keys)) or "none"
     raise DgnoError(
         f"{path}: unrecognised MAT key set ({found}); expected coeff+sol (smh), coe+u (pwc), "
-        "coeff+sol_fem (pwc-companion), x+a+u+index_obs (inverse) or u0+u_sol (viscid)"
+        "coeff+sol_fem (pwc-companion), x+a+u+index_obs (inverse), u0+u_sol (viscid) or u+v+p+gridx (stokes)"
     )
 
 
@@ -407,3 +417,35 @@ def _check_levels(values: np.ndarray, path: Path, key: str, levels: tuple[float,
             f"{path}: key '{key}' must hold only {levels[0]:g} and {levels[1]:g}, "
             f"found {values[n, k]:g} (sample {n}, node {k})"
         )
+
+
+def _stokes(raw: Arrays, path: Path, hdf5: bool) -> Dataset:
+    """The Stokes layout: u, v, p (N, M), gridx (M, 2), beta1, beta2 -> the stokes-cylinder preset's layout."""
+    from dgno.reference.stokes import InflowProfile, inflow_points, triangulate_nodes
+
+    _require(raw, path, ("u", "v", "p", "gridx", "beta1", "beta2"))
+    gridx = raw["gridx"]
+    reverse = hdf5 and gridx.ndim == 2 and gridx.shape[0] == 2 and gridx.shape[1] != 2  # MATLAB's (M, 2) as (2, M)
+    gridx = np.asarray(gridx.T if reverse else gridx, dtype=float)
+    if gridx.ndim != 2 or gridx.shape[1] != 2 or gridx.shape[0] < 3 or not np.all(np.isfinite(gridx)):
+        raise DgnoError(f"{path}: key 'gridx' has shape {raw['gridx'].shape}, expected (M, 2) finite coordinates")
+    m = gridx.shape[0]
+    fields = []
+    for key in ("u", "v", "p"):
+        arr = raw[key].T if reverse else raw[key]
+        if arr.ndim != 2 or arr.shape[1] != m or arr.shape[0] == 0:
+            raise DgnoError(f"{path}: key '{key}' has shape {raw[key].shape}, expected (N, {m}) (gridx's {m} nodes)")
+        fields.append(np.asarray(arr, dtype=float))
+    n = fields[0].shape[0]
+    if any(f.shape[0] != n for f in fields):
+        raise DgnoError(f"{path}: keys 'u', 'v', 'p' hold different numbers of samples")
+    betas = _extras(raw, lambda k: raw[k], path, np.empty((0, 2), np.int64), n)
+    x_a = inflow_points()
+    a = np.stack([InflowProfile(float(b1), float(b2))(x_a) for b1, b2 in zip(betas["beta1"], betas["beta2"],
+                                                                                 strict=True)])
+    attrs = {"source": "reference-mat", "layout": "stokes", "file": path.name, "preset": "stokes-cylinder",
+             "a_positive": False, "triangles": "Delaunay of gridx without the triangles centred in the cylinder"}
+    extras = {**betas, "triangles": triangulate_nodes(gridx)}
+    ds = Dataset(a=a, u=np.stack(fields, axis=-1), x_a=x_a, x_u=gridx, attrs=attrs, extras=extras)
+    check_values(ds, source=str(path))
+    return ds

@@ -24,6 +24,7 @@ from dgno.fields import (
 from dgno.fields.base import Field
 from dgno.reference.burgers import BurgersChebyshev
 from dgno.reference.darcy_fd import DarcyFD
+from dgno.reference.stokes import MU, InflowProfileField, MeshSpec, cylinder_mesh, cylinder_solver, inflow_points
 
 
 @runtime_checkable
@@ -32,6 +33,10 @@ class DataPreset(Protocol):
 
     ``a_positive`` is recorded in every file (readers then check a > 0); ``layout`` is a line that
     says how the stored arrays relate to their coordinates.
+
+    Optional: a method ``extras()`` returning arrays shared by every sample (written to each file's
+    ``extras``, e.g. the ``triangles`` of a mesh); and inputs (the fields ``sampler(split)`` draws) with a
+    method ``parameters()`` returning a dict of numbers have them stored per sample as ``extras/<name>`` (N,).
     """
 
     name: str
@@ -314,4 +319,91 @@ def burgers() -> BurgersPreset:
             "amp15": SineSeriesField(scale=1.5),
         },
         solver=BurgersChebyshev(n=128, dt=5e-3),  # 3e-7 from a solve twice as fine (tests/test_burgers_reference.py)
+    )
+
+
+@dataclass(frozen=True)
+class StokesPreset:
+    """-mu Lap u + grad p = 0, div u = 0 in [0, 2] x [0, 1] minus the disk of radius 0.1 at (0.5, 0.6): no slip on
+    the walls and the cylinder, u = (a(y), 0) at x = 0 with a drawn from ``field``, and at x = 2 the natural
+    condition of ``viscous_form`` (``"gradient"``: mu du/dn - p n = 0, p = 0 for developed flow).
+
+    Stored: a (n_inflow,) = a(y_j) at x_a[j] = (0, y_j), y_j = j / (n_inflow - 1); u (Nv, 3) = (u, v, p) at the
+    vertices x_u (Nv, 2) of the gmsh mesh of ``mesh``, whose triangles are in every file's extras/triangles; the
+    inflow parameters b1, b2 of each sample in extras/beta1 and extras/beta2. Solved with Taylor-Hood P2/P1
+    (:class:`~dgno.reference.stokes.CylinderStokes`). ``ood`` names the test_ood_<name> inflow distributions.
+    """
+
+    name: str
+    description: str
+    field: FieldSampler
+    ood: dict[str, FieldSampler] = field(default_factory=dict)
+    mesh: MeshSpec = MeshSpec()
+    mu: float = MU
+    n_inflow: int = 256
+    viscous_form: str = "gradient"
+    a_positive: ClassVar[bool] = False
+    layout: ClassVar[str] = (
+        "a[n, j] = a(y_j) at x_a[j] = (0, y_j), y_j = j / (n_inflow - 1); u[n, k] = (u, v, p) at x_u[k], the mesh "
+        "vertices; extras/triangles (T, 3) vertex indices; extras/beta1, extras/beta2 (N,) the inflow parameters"
+    )
+
+    def __post_init__(self) -> None:
+        if self.n_inflow < 2 or self.mu <= 0:
+            raise ValueError(f"{self.name}: need n_inflow >= 2 and mu > 0")
+
+    def x_a(self) -> np.ndarray:
+        """Inflow points (0, y_j), shape (n_inflow, 2)."""
+        return inflow_points(self.n_inflow)
+
+    def x_u(self) -> np.ndarray:
+        """The mesh vertices, shape (Nv, 2)."""
+        return cylinder_mesh(self.mesh).vertices.copy()
+
+    def extras(self) -> dict[str, np.ndarray]:
+        """The mesh's triangles (T, 3), stored in every file."""
+        return {"triangles": cylinder_mesh(self.mesh).triangles.astype(np.int64)}
+
+    def solve(self, a: Field) -> tuple[np.ndarray, np.ndarray]:
+        """(a (n_inflow,), (u, v, p) (Nv, 3)) for one inflow profile (factorised once per process)."""
+        solver = cylinder_solver(self.mesh, self.mu, self.viscous_form)
+        return np.asarray(a(self.x_a()), dtype=float), solver.solve(a)
+
+    def sampler(self, split: str) -> FieldSampler:
+        """The input distribution of a split: train/val/test, or test_ood_<name>."""
+        return split_sampler(split, self.field, self.ood)
+
+    @property
+    def splits(self) -> tuple[str, ...]:
+        return ("train", "val", "test", *(f"test_ood_{k}" for k in self.ood))
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            "preset": self.name,
+            "description": self.description,
+            "pde": "-mu Lap u + grad p = 0, div u = 0 in [0,2]x[0,1] minus the disk |x - (0.5, 0.6)| < 0.1",
+            "boundary": "u = v = 0 on y = 0, y = 1 and the cylinder; u = (a(y), 0) at x = 0",
+            "mu": self.mu,
+            "n_inflow": self.n_inflow,
+            "mesh": cylinder_mesh(self.mesh).describe(),
+            "solver": cylinder_solver(self.mesh, self.mu, self.viscous_form).describe(),
+            "field": self.field.describe(),
+            "ood": {k: v.describe() for k, v in self.ood.items()},
+            "platform": _platform(),
+        }
+
+
+def stokes_cylinder() -> StokesPreset:
+    return StokesPreset(
+        name="stokes-cylinder",
+        description=(
+            "Stokes flow around a cylinder, mu = 0.01; inflow a(y) = 2 sin(pi y) (1 + sin(b1 y) + cos(b2 y)), "
+            "b1, b2 ~ U(1, 4); (u, v, p) at the 1,718 vertices of a gmsh mesh, Taylor-Hood P2/P1"
+        ),
+        field=InflowProfileField(b1_range=(1.0, 4.0), b2_range=(1.0, 4.0)),
+        ood={
+            # b1, b2 ~ U(4, 6): up to one period of sin(b1 y), cos(b2 y) across the channel (training: under 2/3),
+            # more oscillatory profiles, most with backflow at the inflow; disjoint from the training range
+            "b46": InflowProfileField(b1_range=(4.0, 6.0), b2_range=(4.0, 6.0)),
+        },
     )
