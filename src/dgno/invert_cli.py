@@ -44,6 +44,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="draw observations only where AXIS >= VALUE, e.g. t=0.25 (repeatable)")
     p.add_argument("--obs-max", action="append", default=[], metavar="AXIS=VALUE",
                    help="draw observations only where AXIS <= VALUE (repeatable)")
+    p.add_argument("--observe", default=None, metavar="NAMES",
+                   help="the outputs observed at each point, comma separated (e.g. u,v for velocities only; "
+                        "default: every output of the model)")
     p.add_argument("--snr", type=float, default=None, help="noise from a signal-to-noise ratio in dB (default 25)")
     p.add_argument("--sigma", type=float, default=None, help="noise standard deviation (instead of --snr)")
     p.add_argument("--seed", type=int, default=0)
@@ -129,14 +132,22 @@ def observations(args: argparse.Namespace, ds, problem) -> tuple[Observations, T
     if truth.u is None:
         raise DgnoError(f"{args.data}: has no solutions u to draw observations from; give --obs")
     where = window(args, problem.domain)
-    sigma = _noise(args, as_components(truth.u, ds.grid_u), None, "--snr")
+    observed, u = names, truth.u
+    if args.observe is not None:  # a subset of the outputs: their components of u only
+        observed = tuple(n.strip() for n in args.observe.split(",") if n.strip())
+        unknown = [n for n in observed if n not in names]
+        if not observed or unknown or len(set(observed)) != len(observed):
+            raise DgnoError(f"--observe {args.observe!r}: give distinct outputs among {', '.join(names)}")
+        columns = as_components(truth.u, ds.grid_u)[:, [names.index(n) for n in observed]]  # (n_nodes, C')
+        u = columns.reshape(*ds.grid_u, len(observed))
+    sigma = _noise(args, as_components(u, ds.grid_u), None, "--snr")
     source = f"{args.data}[{args.index}]"
     if args.obs_at == "nodes":
         candidates = free_nodes(problem, ds.x_u, window=where)
-        return draw_at_nodes(ds.x_u, truth.u, args.n_obs, sigma, rng, candidates=candidates, outputs=names,
+        return draw_at_nodes(ds.x_u, u, args.n_obs, sigma, rng, candidates=candidates, outputs=observed,
                              source=source), truth
-    return draw_at_points(ds.x_u, truth.u, args.n_obs, sigma, rng, domain=problem.domain, window=where,
-                          outputs=names, source=source), truth
+    return draw_at_points(ds.x_u, u, args.n_obs, sigma, rng, domain=problem.domain, window=where,
+                          outputs=observed, source=source), truth
 
 
 def physics_solver(model, preset_name: str | None):
@@ -200,6 +211,7 @@ def run_invert(args: argparse.Namespace) -> dict:
     result.summary.update({
         "run": str(args.run), "checkpoint": args.checkpoint, "step": ck.get("step"), "data": args.data,
         "index": args.index if ds is not None else None, "observations": obs.source, "snr_db": args.snr,
+        "observed": list(obs.outputs),
         "obs_window": {"min": parse_bounds(args.obs_min, "--obs-min"), "max": parse_bounds(args.obs_max, "--obs-max")},
         "prior": cal.prior.kind, "settings": dict(vars(settings)), "wall_seconds": wall,
     })
