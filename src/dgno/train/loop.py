@@ -117,7 +117,7 @@ def train(
     local = dist.local_slice(t.batch_size)
     step, best, elapsed = 0, float("inf"), 0.0
     if resume:
-        ck = load_resumable(out, log=log)
+        ck = load_resumable(out, log=log, clean=dist.main)  # only rank 0 touches the folder
         if ck is not None:
             model.load_state_dict(ck["model"])
             opt.load_state_dict(ck["optimizer"])
@@ -186,7 +186,9 @@ def train(
     val, last_val = None, elapsed
 
     def out_of_time() -> bool:
-        return any_rank(budget is not None and time.perf_counter() - start >= budget, dist, device)
+        if budget is None:  # every rank runs the same steps: nothing to agree on (no collective, no host sync)
+            return False
+        return any_rank(time.perf_counter() - start >= budget, dist, device)
 
     perm_src, perm_dev = None, None  # the epoch's permutation, and its copy on the GPU
 
@@ -260,11 +262,11 @@ def train(
     return summary
 
 
-def load_resumable(out: Path, *, log: Callable[[str], None] = print) -> dict | None:
+def load_resumable(out: Path, *, log: Callable[[str], None] = print, clean: bool = True) -> dict | None:
     """The newest complete checkpoint of a run folder: last.pt, or last.prev.pt (the one before it) when last.pt is
     missing or unreadable (a crash between the two renames, a damaged file). None when neither exists; a clear
-    error when neither is readable. Leftover temporary files of a killed write are removed."""
-    for stray in out.glob(".*.tmp*"):
+    error when neither is readable. Leftover temporary files of a killed write are removed (with ``clean``)."""
+    for stray in out.glob(".*.tmp*") if clean else ():
         stray.unlink(missing_ok=True)
     errors = []
     for name in ("last.pt", "last.prev.pt"):
