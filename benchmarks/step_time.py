@@ -3,10 +3,11 @@
 darcy-pwc (default, configs/darcy_pwc.yaml): encoder 841-512-256-128 (+tanh); u, s1, s2 MultiONets
 width 100 x 5 layers, l = 4; a-decoder width 256 x 5; batch 25; 100 particles x 25 quadrature points.
 burgers (configs/burgers.yaml): encoder 128-256-128-64-128; u MultiONet on (x, t) width 100 x 6,
-l = 5; batch 50; 100 time levels x 1 particle x 10 points. Times the shared-trunk path and the
-per-sample path (the trunk evaluated for every sample, as the reference does) back to back in one
-process (first all shared steps, then a quarter as many per-sample steps, each after warm-up), and
-prints the median of each. Inputs are drawn from the preset's training distribution.
+l = 5; batch 50; 100 time levels x 1 particle x 10 points. stokes-cylinder (configs/stokes.yaml): 445,499
+parameters, batch 25, 256 particles in the fluid x the clipped 8 x 8 rule, 3 x 256 boundary points.
+Times the shared-trunk path and the per-sample path (the trunk evaluated for every sample, as the
+reference does) back to back in one process (first all shared steps, then a quarter as many per-sample
+steps, each after warm-up), and prints the median of each. Inputs are drawn from the preset's training distribution.
 
 With --compile it also times torch.compile of the loss, and with --graph (CUDA) steps replayed from one CUDA
 graph (dgno.train.step), and compiled steps replayed from a graph when both are given; "first_step_s" holds each
@@ -36,7 +37,8 @@ from dgno.config.schema import load_config
 from dgno.train.step import TrainStep
 
 ROOT = Path(__file__).resolve().parents[1]
-CONFIGS = {"darcy-pwc": "configs/darcy_pwc.yaml", "burgers": "configs/burgers.yaml"}
+CONFIGS = {"darcy-pwc": "configs/darcy_pwc.yaml", "burgers": "configs/burgers.yaml",
+           "stokes-cylinder": "configs/stokes.yaml"}
 
 
 def make_inputs(preset_name: str, n: int, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:

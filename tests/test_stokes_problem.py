@@ -166,3 +166,60 @@ def test_stokes_trains_and_inverts_the_inflow_from_downstream_velocities(tmp_pat
     capsys.readouterr()
     assert main([*base, "--observe", "u,q", "--out", str(tmp_path / "bad")]) == 2
     assert "--observe" in capsys.readouterr().err and not (tmp_path / "bad").exists()
+
+
+# ------------------------------------------------------------------------ the reference's stress network
+def _token_net(seed: int = 0):
+    from dgno.nn.activations import TanhSin
+    from dgno.nn.multionet import TokenMultiONet
+
+    torch.manual_seed(seed)
+    return TokenMultiONet(2, 6, 3, width=8, depth=4, n_sum=3, act_trunk=TanhSin(), act_branch=TanhSin()).double()
+
+
+def test_stokes_token_multionet_is_the_reference_formula_with_exact_jets():
+    from dgno.nn.multionet import OutputOf
+
+    net = _token_net()
+    x = torch.rand(5, 2, dtype=torch.float64, requires_grad=True)
+    beta = torch.randn(4, 6, dtype=torch.float64)
+    jets = net.jets(x, beta, 2)
+    # the reference: (1/l) sum_k einsum('nh,bmh->bnm', t_k(x), b_k(beta tokens)), then Linear(m -> out)
+    t = net.trunk_features(x, 0).value  # l x (N, h)
+    b, feats = beta.unsqueeze(-1), []
+    for k, layer in enumerate(net.branch):
+        b = net.act_branch(layer(b))
+        if k >= net.depth - net.n_sum:
+            feats.append(b)
+    tokens = sum(torch.einsum("nh,bmh->bnm", tk, bk) for tk, bk in zip(t, feats, strict=True)) / net.n_sum
+    torch.testing.assert_close(jets.value, net.head(tokens))
+    for c in range(3):  # each output's gradient and Hessian against autograd
+        out = OutputOf(net, c)
+        j = out.jet(x, beta, 2)
+        for s in range(4):
+            (g,) = torch.autograd.grad(j.value[s].sum(), x, create_graph=True)
+            torch.testing.assert_close(j.grad[s], g)
+            rows = [torch.autograd.grad(g[:, i].sum(), x, retain_graph=True)[0] for i in range(2)]
+            torch.testing.assert_close(j.hess[s], torch.stack(rows, dim=-2))
+    xb = x.detach().expand(4, 5, 2)
+    torch.testing.assert_close(OutputOf(net, 1).jet_batch(xb, beta, 1).grad, OutputOf(net, 1).jet(x, beta, 1).grad)
+
+
+def test_stokes_token_outputs_share_one_evaluation_and_the_reference_sizes_give_445499_parameters(monkeypatch):
+    from dgno.nn.multionet import OutputOf
+
+    net = _token_net()
+    calls = []
+    compute = net._trunk_jet_compute
+    monkeypatch.setattr(net, "_trunk_jet_compute", lambda *a: calls.append(1) or compute(*a))
+    x, beta = torch.rand(5, 2, dtype=torch.float64), torch.randn(4, 6, dtype=torch.float64)
+    values = [OutputOf(net, c).jet(x, beta, 0).value for c in range(3)]
+    assert len(calls) == 1 and len({id(v.untyped_storage()) for v in values}) == 1
+    OutputOf(net, 0).jet(x, beta.clone(), 0)  # another latent: evaluated again
+    assert len(calls) == 2
+    cfg = load_config("configs/stokes.yaml")
+    y = torch.linspace(0, 1, 256)
+    model = build_model(cfg, x_a=torch.stack([torch.zeros_like(y), y], -1), a_mean=torch.zeros(256),
+                        a_std=torch.ones(256))
+    assert sum(p.numel() for p in model.parameters()) == 445_499  # the reference's count (digest §2.5)
+    assert model.decoders["s11"].net is model.decoders["s12"].net

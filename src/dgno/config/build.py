@@ -14,7 +14,7 @@ from dgno.errors import DgnoError
 from dgno.models import DGNO, BernoulliPhase, GaussianField
 from dgno.models.baselines import FieldOperator, GridOperator, NeuralOpFNO, ONetOperator
 from dgno.nn import ACTIVATIONS, CNNEncoder, FNO2d, GaussianEncoder, MLPEncoder, MultiONet
-from dgno.nn.multionet import DeepONet
+from dgno.nn.multionet import DeepONet, OutputOf, TokenMultiONet
 from dgno.train import distributed
 from dgno.train.data import TrainData, load_training_data
 from dgno.train.loop import LoopOptions, to_device, train
@@ -53,7 +53,7 @@ def encoder(cfg: Config, grid: tuple[int, ...], *, squash: bool = True) -> torch
     e, d = cfg.model.encoder, cfg.model.latent_dim
     _choose("encoder kind", e.kind, ("mlp", "cnn"))
     features = 256 if e.variational else d  # width of the features the Gaussian heads read
-    squash = squash and not e.variational
+    squash = squash and e.squash and not e.variational
     if e.kind == "mlp":
         n_in = int(torch.tensor(grid).prod())
         body = MLPEncoder(n_in, e.hidden, features, activation(e.activation), squash=squash)
@@ -101,7 +101,16 @@ def build_model(cfg: Config, *, x_a: Tensor, a_mean: Tensor, a_std: Tensor) -> D
 
 def _dgno(cfg: Config, the_problem, *, x_a: Tensor, a_mean: Tensor, a_std: Tensor) -> DGNO:
     m, spec, d_x, grid = cfg.model, the_problem.input, the_problem.domain.dim, tuple(x_a.shape[:-1])
-    decoders = {f.name: multionet(m.field, d_x=d_x, d_beta=m.latent_dim) for f in the_problem.fields}
+    names = [f.name for f in the_problem.fields]
+    shared = tuple(m.token_fields)
+    if any(n not in names for n in shared) or len(set(shared)) != len(shared):
+        raise DgnoError(f"model.token_fields {list(shared)} must be distinct fields of {cfg.physics.pde}: {names}")
+    decoders = {n: multionet(m.field, d_x=d_x, d_beta=m.latent_dim) for n in names if n not in shared}
+    if shared:
+        f = m.field
+        net = TokenMultiONet(d_x, m.latent_dim, len(shared), width=f.width, depth=f.depth, n_sum=f.n_sum,
+                             act_trunk=activation(f.act_trunk), act_branch=activation(f.act_branch))
+        decoders.update({n: OutputOf(net, i) for i, n in enumerate(shared)})
     likelihood = BernoulliPhase(m.a_lo, m.a_hi) if m.likelihood == "bernoulli" else GaussianField(m.a_sigma)
     return DGNO(
         encoder=encoder(cfg, grid),

@@ -33,6 +33,7 @@ class EncoderConfig:
     fc: tuple[int, ...] = (128, 128)  # CNN head hidden widths (then d_out)
     activation: str = "silu"
     variational: bool = False  # Gaussian encoder with a KL term to N(0, I) instead of tanh
+    squash: bool = True  # tanh on a deterministic encoder's output (the reference's Stokes encoder has none)
 
 
 @dataclass(frozen=True)
@@ -65,6 +66,9 @@ class ModelConfig:
     latent_dim: int = 128  # DGNO's latent; the branch-feature width of the (PI-)DeepONet/MultiONet baselines
     encoder: EncoderConfig = EncoderConfig()
     field: MultiONetConfig = MultiONetConfig()  # every PDE field (u, and the fluxes of the mixed form)
+    # fields read from one multi-output network (of model.field's sizes) whose branch reads beta as tokens, like
+    # the reference's Stokes stress network (nn.TokenMultiONet); the others get a MultiONet each
+    token_fields: tuple[str, ...] = ()
     a_decoder: MultiONetConfig = MultiONetConfig(width=256, act_trunk="silu_sin", act_branch="silu_id")
     likelihood: str = "bernoulli"  # p(a | beta): "bernoulli" (two-phase) or "gaussian" (smooth)
     a_lo: float = 5.0

@@ -314,3 +314,99 @@ def frozen_trunks(module: nn.Module) -> Iterator[None]:
     finally:
         for net in nets:
             net._trunk_cache = None
+
+
+class TokenMultiONet(MultiONet):
+    """The reference's multi-output MultiONet (``MultiONetBatch_X``, its Stokes stress network).
+
+    The latent beta (B, m) is read as m tokens of dimension 1 that share one branch MLP, b_k(beta_i) (B, m, h); each
+    summed layer adds <t_k(x), b_k(beta_i)> per token, and a linear map over the tokens gives ``n_out`` outputs:
+
+        G_c(beta)(x) = sum_i W_ci (1/l) sum_k <t_k(x), b_k(beta_i)> + bias_c.
+
+    There are no w_k and no b0 (the reference has none). The map over tokens is folded into the branch features
+    (sum_i W_ci b_k(beta_i), (B, n_out, h)) before the contraction with the trunk, so jets cost as much as n_out
+    MultiONets sharing one trunk. The parameter count is (d_x + 1) h + 2 h + 2 (L - 1)(h^2 + h) + (m + 1) n_out:
+    101,887 for d_x = 2, h = 100, L = 6, m = 128, n_out = 3, as in the reference.
+
+    One call evaluates every output; :class:`OutputOf` gives each output the ``jet`` / ``jet_batch`` interface of a
+    one-output network, and the outputs of one (x, beta, order) are computed once.
+    """
+
+    def __init__(self, d_x: int, n_tokens: int, n_out: int, *, width: int, depth: int, n_sum: int,
+                 act_trunk: Activation, act_branch: Activation) -> None:
+        super().__init__(d_x, 1, width=width, depth=depth, n_sum=n_sum, act_trunk=act_trunk, act_branch=act_branch)
+        del self.w, self.b0  # the reference's multi-output network has neither
+        if min(n_tokens, n_out) < 1:
+            raise ValueError(f"TokenMultiONet needs n_tokens, n_out >= 1, got {n_tokens}, {n_out}")
+        self.n_tokens, self.n_out = n_tokens, n_out
+        self.head = nn.Linear(n_tokens, n_out)
+        self._last: tuple | None = None  # (x, beta, order, shared, jets) of the latest call
+
+    def _folded_branch(self, beta: Tensor) -> list[Tensor]:
+        """(1/l) sum_i W_ci b_k(beta_i): l tensors (B, n_out, h)."""
+        if beta.dim() != 2 or beta.shape[-1] != self.n_tokens:
+            raise ValueError(f"beta must have shape (B, {self.n_tokens}), got {tuple(beta.shape)}")
+        tokens = beta.unsqueeze(-1)  # (B, m, 1)
+        first_summed = self.depth - self.n_sum
+        out: list[Tensor] = []
+        b = tokens
+        for k, layer in enumerate(self.branch):
+            b = self.act_branch(layer(b))  # (B, m, h)
+            if k >= first_summed:
+                out.append(torch.einsum("cm,bmh->bch", self.head.weight, b) / self.n_sum)
+        return out
+
+    def jets(self, x: Tensor, beta: Tensor, order: int, *, shared: bool = True) -> Jet:
+        """All outputs: value (B, N, C), grad (B, N, d, C), hess (B, N, d, d, C) (None below ``order``)."""
+        last = self._last
+        if last is not None and last[0] is x and last[1] is beta and last[2] >= order and last[3] == shared:
+            return last[4]
+        values, grads, hessians = self._trunk_jet(x, order)  # width-last: (.., N, h), (.., N, d, h), (.., N, d, d, h)
+        branch = self._folded_branch(beta)  # l x (B, C, h)
+        p = "" if shared else "b"
+        value = sum(torch.einsum(f"{p}nh,bch->bnc", t, b) for t, b in zip(values, branch, strict=True))
+        value = value + self.head.bias  # (B, N, C)
+        grad = hess = None
+        if order >= 1:
+            grad = sum(torch.einsum(f"{p}ndh,bch->bndc", g, b) for g, b in zip(grads, branch, strict=True))
+        if order >= 2:
+            hess = sum(torch.einsum(f"{p}nijh,bch->bnijc", h, b) for h, b in zip(hessians, branch, strict=True))
+        out = Jet(value, grad, hess)
+        self._last = (x, beta, order, shared, out)  # strong references: identities cannot be reused meanwhile
+        return out
+
+    def jet(self, x: Tensor, beta: Tensor, order: int = 1) -> Jet:
+        raise TypeError("a TokenMultiONet has several outputs: evaluate them with jets(), or one with OutputOf")
+
+    jet_batch = jet
+
+    def extra_repr(self) -> str:
+        return f"{super().extra_repr()}, n_tokens={self.n_tokens}, n_out={self.n_out}"
+
+
+class OutputOf(nn.Module):
+    """Output ``index`` of a :class:`TokenMultiONet`, with the one-output interface (``jet``, ``jet_batch``,
+    ``forward``) that a problem's field decoder has. Several OutputOf share one network and its parameters."""
+
+    def __init__(self, net: TokenMultiONet, index: int) -> None:
+        super().__init__()
+        if not 0 <= index < net.n_out:
+            raise ValueError(f"OutputOf: index {index} outside the network's {net.n_out} outputs")
+        self.net, self.index = net, index
+
+    def _pick(self, jets: Jet) -> Jet:
+        c = self.index
+        return Jet(jets.value[..., c], None if jets.grad is None else jets.grad[..., c],
+                   None if jets.hess is None else jets.hess[..., c])
+
+    def jet(self, x: Tensor, beta: Tensor, order: int = 1) -> Jet:
+        if x.dim() != 2:
+            raise ValueError(f"jet takes shared points of shape (N, d), got {tuple(x.shape)}; see jet_batch")
+        return self._pick(self.net.jets(x, beta, order, shared=True))
+
+    def jet_batch(self, x: Tensor, beta: Tensor, order: int = 1) -> Jet:
+        return self._pick(self.net.jets(x, beta, order, shared=False))
+
+    def forward(self, x: Tensor, beta: Tensor) -> Tensor:
+        return self.jet(x, beta, order=0).value
