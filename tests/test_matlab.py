@@ -107,7 +107,7 @@ def test_smh(tmp_path, version, convention):
         "source": "reference-mat",
         "layout": "smh",
         "file": "smh_train.mat",
-        "preset": "darcy-smooth",
+        "preset": "darcy-trig",
         "a_positive": True,
     }
 
@@ -156,7 +156,7 @@ def test_inverse_smooth(tmp_path):
     arrays["a"] = A_SMOOTH[0][k % 29, k // 29][:, None]
     ds = load_reference_mat(write(tmp_path / "smh_inverse_coe.mat", arrays, "v5"))
     np.testing.assert_array_equal(ds.a, A_SMOOTH[:1])
-    assert ds.attrs["preset"] == "darcy-smooth"
+    assert ds.attrs["preset"] == "darcy-trig"
 
 
 def raises(path: Path, match: str, **kwargs) -> None:

@@ -12,12 +12,21 @@ from dgno.config.schema import PhysicsConfig
 from dgno.errors import DgnoError
 from dgno.pdes import Burgers, Darcy, DarcyMixed
 from dgno.pdes.stokes import Stokes
-from dgno.reference.presets import DataPreset, burgers, darcy_pwc, darcy_pwc_fine, darcy_smooth, stokes_cylinder
+from dgno.reference.presets import (
+    DataPreset,
+    burgers,
+    darcy_pwc,
+    darcy_pwc_fine,
+    darcy_smooth,
+    darcy_trig,
+    stokes_cylinder,
+)
 
 DATA_PRESETS: dict[str, Callable[[], DataPreset]] = {
     "darcy-pwc": darcy_pwc,
     "darcy-pwc-fine": darcy_pwc_fine,
     "darcy-smooth": darcy_smooth,
+    "darcy-trig": darcy_trig,
     "burgers": burgers,
     "stokes-cylinder": stokes_cylinder,
 }

@@ -4,6 +4,7 @@ from dgno.fields.base import Field, FieldSampler, unit_square_nodes
 from dgno.fields.grf import GaussianRandomField, SpectralField
 from dgno.fields.lognormal import ExpField, LogNormalField
 from dgno.fields.sine_series import SineSeries, SineSeriesField
+from dgno.fields.trig import TrigCoefficient, TrigField
 from dgno.fields.twophase import NearestNodeField, ThresholdField, TwoPhaseField
 
 __all__ = [
@@ -17,6 +18,8 @@ __all__ = [
     "SineSeriesField",
     "SpectralField",
     "ThresholdField",
+    "TrigCoefficient",
+    "TrigField",
     "TwoPhaseField",
     "unit_square_nodes",
 ]

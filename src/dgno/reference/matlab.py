@@ -2,14 +2,15 @@
 
 Layouts (shapes as MATLAB or Python wrote them):
 
-- ``smh``: ``smh_train.mat``, ``smh_test_in.mat`` (MATLAB): coeff (N, 29, 29), sol (N, 841), X, Y (29, 29),
-  optional beta1, beta2 (N, 1).
+- ``smh``: ``smh_train.mat``, ``smh_test_in.mat``, ``smh_test_out.mat`` (MATLAB): coeff (N, 29, 29), sol (N, 841),
+  X, Y (29, 29), optional beta1, beta2 (N, 1) (kept in ``extras``). Labelled as the ``darcy-trig`` preset: the
+  coefficients are a = 2.1 + sin(beta1 x) + cos(beta2 y) (docs/darcy_trig.md).
 - ``pwc``: ``pwc_train_data10000.mat``, ``pwc_train_data1000.mat``, ``pwc_test_in.mat`` (Python): coe (N, 29, 29)
   or (N, 841) in {5, 10}, u (N, 841), X, Y (29, 29).
 - ``pwc-companion``: the companion's ``pwc_train.mat``, ``pwc_test_in.mat`` (MATLAB): coeff in {0, 1} (1 -> 10,
   0 -> 5), sol_fem (used), sol_fdm (kept in ``extras``), X, Y.
 - ``inverse``: ``pwc_inverse_coe.mat``, ``smh_inverse_coe.mat`` (Python): x (841, 2), a (841, 1), u (841, 1),
-  index_obs (n_obs,).
+  index_obs (n_obs,). Labelled ``darcy-pwc`` (file name pwc*, or a in {5, 10}) or ``darcy-trig``.
 - ``viscid``: ``viscid_train.mat``, ``viscid_test_in.mat`` (Burgers): u0 (N, X), u_sol (N, T, X), x_mesh (X,),
   t_mesh (T,); X = 128 and T = 101 in the authors' files, but any sizes are read.
 - ``stokes``: ``stokesHole_train.mat``, ``stokesHole_test_in.mat`` (Stokes around a cylinder): u, v, p (N, M),
@@ -49,7 +50,7 @@ LAYOUTS = ("smh", "pwc", "pwc-companion", "inverse", "viscid", "stokes")
 MATLAB_WRITTEN = ("smh", "pwc-companion")
 # layout -> (coefficient key, solution key)
 GRID_KEYS = {"smh": ("coeff", "sol"), "pwc": ("coe", "u"), "pwc-companion": ("coeff", "sol_fem")}
-PRESETS = {"smh": "darcy-smooth", "pwc": "darcy-pwc", "pwc-companion": "darcy-pwc", "viscid": "burgers",
+PRESETS = {"smh": "darcy-trig", "pwc": "darcy-pwc", "pwc-companion": "darcy-pwc", "viscid": "burgers",
            "stokes": "stokes-cylinder"}
 Arrays = dict[str, np.ndarray]
 # What scipy and h5py raise on damaged files is open-ended (a flipped byte gives RuntimeError from h5py, even
@@ -320,7 +321,7 @@ def _inverse(raw: Arrays, path: Path) -> tuple[np.ndarray, np.ndarray, Arrays, s
             raise DgnoError(f"{path}: key '{key}' has shape {raw[key].shape}, expected ({NODES}, 1)")
     a = _node_values(raw["a"].reshape(1, NODES), path, "a")
     u = _node_values(raw["u"].reshape(1, NODES), path, "u")
-    preset = "darcy-pwc" if path.name.startswith("pwc") or np.isin(a, (5.0, 10.0)).all() else "darcy-smooth"
+    preset = "darcy-pwc" if path.name.startswith("pwc") or np.isin(a, (5.0, 10.0)).all() else "darcy-trig"
     if path.name.startswith("pwc"):
         _check_levels(a, path, "a", (5.0, 10.0))
     flat = _obs_indices(raw["index_obs"], path)

@@ -18,6 +18,7 @@ from dgno.fields import (
     GaussianRandomField,
     LogNormalField,
     SineSeriesField,
+    TrigField,
     TwoPhaseField,
     unit_square_nodes,
 )
@@ -210,6 +211,38 @@ def darcy_smooth() -> DarcyPreset:
             "tau6": LogNormalField(grf=GaussianRandomField(alpha=3.0, tau=6.0)),
             # twice the standard deviation of log a (higher contrast)
             "sigma2x": LogNormalField(grf=GaussianRandomField(alpha=3.0, tau=3.0, sigma=18.0)),
+        },
+        refine=7,
+    )
+
+
+@dataclass(frozen=True)
+class DarcyTrigPreset(DarcyPreset):
+    """:class:`DarcyPreset` whose coefficients have two parameters, stored per sample as extras/beta1, beta2."""
+
+    layout: ClassVar[str] = DarcyPreset.layout + "; extras/beta1, extras/beta2 (N,) the coefficient's b1, b2"
+    ranges: ClassVar[str] = (
+        "the form and the OOD range b ~ U(0, pi/2) are the reference authors' (smh_test_out.mat); the training "
+        "range U(pi/2, 2 pi) is inferred, not published: disjoint from the OOD range and containing their inverse "
+        "instance b = (5.00, 3.37), whose a reaches the bound min a = 0.1"
+    )
+
+    def describe(self) -> dict[str, Any]:
+        return {**super().describe(), "ranges": self.ranges}
+
+
+def darcy_trig() -> DarcyTrigPreset:
+    return DarcyTrigPreset(
+        name="darcy-trig",
+        description=(
+            "the DGNO authors' smooth family a = 2.1 + sin(b1 x) + cos(b2 y), b1, b2 ~ U(pi/2, 2 pi) "
+            "(inferred range), so 0.1 <= a <= 4.1; f = 10"
+        ),
+        field=TrigField(),
+        ood={
+            # as the authors' out-of-distribution file: b1, b2 ~ U(0, pi/2), less than a quarter period across the
+            # square, so a in [2.1, 4.1] and monotone in x and in y (training: down to 0.1, up to a period)
+            "b0": TrigField(b1_range=(0.0, np.pi / 2), b2_range=(0.0, np.pi / 2)),
         },
         refine=7,
     )
