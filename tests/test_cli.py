@@ -137,3 +137,15 @@ def test_console_script_prints_no_traceback(tmp_path):
     )
     assert proc.returncode == 2
     assert proc.stderr.strip() == f"dgno: error: {tmp_path / 'nope.h5'}: no such file"
+
+
+def test_demo_runs_end_to_end_on_a_tiny_set(tmp_path, capsys):
+    """The main job (make demo) at tiny sizes: data, physics-only training, evaluation, inversion, summary."""
+    out, data = tmp_path / "demo", tmp_path / "data"
+    args = ["demo", "--out", str(out), "--data-dir", str(data), "--minutes", "0.05", "--n-train", "25",
+            "--n-val", "3", "--n-test", "3", "--workers", "1", "--invert-method", "map"]
+    assert main(args) == 0
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["results"][0]["split"] == "test" and "inversion" in summary
+    assert (out / "summary.md").exists() and (out / "inversion" / "posterior.h5").exists()
+    capsys.readouterr()
