@@ -50,6 +50,10 @@ def run_split(model, layout, cal, ck, path: Path, n: int, args, settings: Invers
     where = Window.from_bounds(problem.domain, parse_bounds(args.obs_min, "--obs-min"),
                                parse_bounds(args.obs_max, "--obs-max"))
     candidates = free_nodes(problem, ds.x_u, window=where)
+    observed = tuple(args.observe.split(",")) if args.observe else names
+    if any(n not in names for n in observed):
+        raise SystemExit(f"--observe {args.observe}: outputs are {', '.join(names)}")
+    columns = [names.index(n) for n in observed]
     resolve = physics_solver(model, ds.attrs.get("preset") or ck.get("data_preset")) if settings.physics_check else None
     n = min(n, len(ds))
     rows = []
@@ -58,13 +62,14 @@ def run_split(model, layout, cal, ck, path: Path, n: int, args, settings: Invers
         obs = []
         for i in idx:
             rng, source = np.random.default_rng([args.seed, i]), f"{path.name}[{i}]"
-            sigma = sigma_from_snr(as_components(ds.u[i], ds.grid_u), args.snr)
+            u_i = as_components(ds.u[i], ds.grid_u)[:, columns].reshape(*ds.grid_u, len(columns))  # observed outputs
+            sigma = sigma_from_snr(as_components(u_i, ds.grid_u), args.snr)
             if args.obs_at == "nodes":
-                obs.append(draw_at_nodes(ds.x_u, ds.u[i], args.n_obs, sigma, rng, candidates=candidates,
-                                         outputs=names, source=source))
+                obs.append(draw_at_nodes(ds.x_u, u_i, args.n_obs, sigma, rng, candidates=candidates,
+                                         outputs=observed, source=source))
             else:
-                obs.append(draw_at_points(ds.x_u, ds.u[i], args.n_obs, sigma, rng, domain=problem.domain,
-                                          window=where, outputs=names, source=source))
+                obs.append(draw_at_points(ds.x_u, u_i, args.n_obs, sigma, rng, domain=problem.domain,
+                                          window=where, outputs=observed, source=source))
         truths = [Truth(ds.a[i], ds.u[i]) for i in idx]
         t0 = time.perf_counter()
         results = invert(model, layout, cal, obs, truths, settings, resolve=resolve)
@@ -138,6 +143,7 @@ def main(argv: list[str] | None = None) -> dict:
     p.add_argument("--obs-at", default="nodes", choices=["nodes", "points"])
     p.add_argument("--obs-min", action="append", default=[], metavar="AXIS=VALUE", help="e.g. t=0.25 (repeatable)")
     p.add_argument("--obs-max", action="append", default=[], metavar="AXIS=VALUE")
+    p.add_argument("--observe", default=None, help="observed outputs, comma separated (default: all), e.g. u,v")
     p.add_argument("--snr", type=float, default=25.0)
     p.add_argument("--method", default="nuts", choices=["nuts", "map"])
     p.add_argument("--pde-weight", type=float, default=1.0)
