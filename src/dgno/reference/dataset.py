@@ -156,23 +156,34 @@ def save_h5(ds: Dataset, path: str | os.PathLike) -> Path:
     return path
 
 
-def load_h5(path: str | os.PathLike, *, require_u: bool = False, read_u: bool = True) -> Dataset:
-    """Read a split file written by :func:`save_h5`, checking keys, shapes and values.
-
-    ``read_u=False`` leaves the solutions on disk (physics-only training never sees them).
-    """
+def check_h5_path(path: str | os.PathLike) -> Path:
+    """``path`` as a Path if it is an HDF5 file; a one-line error otherwise."""
     path = Path(path)
     if not path.is_file():
         raise DgnoError(f"{path}: no such file")
     if not h5py.is_hdf5(path):
         raise DgnoError(f"{path}: not an HDF5 file (or truncated)")
+    return path
+
+
+def check_split_keys(f: h5py.File, path: Path, *, require_u: bool) -> None:
+    """The arrays every split file holds (and u when required) are present in the open file ``f``."""
+    missing = [k for k in ("a", "x_a", "x_u") if k not in f]
+    if require_u and "u" not in f:
+        missing.append("u")
+    if missing:
+        raise DgnoError(f"{path}: missing key(s) {', '.join(map(repr, missing))}")
+
+
+def load_h5(path: str | os.PathLike, *, require_u: bool = False, read_u: bool = True) -> Dataset:
+    """Read a split file written by :func:`save_h5`, checking keys, shapes and values.
+
+    ``read_u=False`` leaves the solutions on disk (physics-only training never sees them).
+    """
+    path = check_h5_path(path)
     try:
         with h5py.File(path, "r") as f:
-            missing = [k for k in ("a", "x_a", "x_u") if k not in f]
-            if require_u and "u" not in f:
-                missing.append("u")
-            if missing:
-                raise DgnoError(f"{path}: missing key(s) {', '.join(map(repr, missing))}")
+            check_split_keys(f, path, require_u=require_u)
             arrays = {k: (read_array(f, k, path) if k in f and (read_u or k != "u") else None) for k in ARRAYS}
             extras = read_extras(f, path)
             attrs = read_provenance(f, path)

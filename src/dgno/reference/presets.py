@@ -84,8 +84,23 @@ def _platform() -> dict[str, str]:
     return {"python": platform.python_version(), "numpy": np.__version__}
 
 
+class _Splits:
+    """train/val/test from ``field`` and one OOD test split per entry of ``ood`` (what every preset here has)."""
+
+    field: object
+    ood: dict
+
+    def sampler(self, split: str) -> FieldSampler:
+        """The input distribution of a split: train/val/test, or test_ood_<name>."""
+        return split_sampler(split, self.field, self.ood)
+
+    @property
+    def splits(self) -> tuple[str, ...]:
+        return ("train", "val", "test", *(f"test_ood_{k}" for k in self.ood))
+
+
 @dataclass(frozen=True)
-class DarcyPreset:
+class DarcyPreset(_Splits):
     """-div(a grad u) = source on [0, 1]^2, u = 0 on the boundary, a drawn from ``field``.
 
     a and u are stored at the ``n_nodes`` x ``n_nodes`` grid; u is solved on the grid refined
@@ -134,14 +149,6 @@ class DarcyPreset:
         """(a, u) at the output nodes, each (n_nodes, n_nodes), for one coefficient field."""
         u_fine = self.solver.solve(a, self.source, self.n_fine)
         return np.asarray(a(self.nodes()), dtype=float), u_fine[:: self.refine, :: self.refine]
-
-    def sampler(self, split: str) -> FieldSampler:
-        """The input distribution of a split: train/val/test, or test_ood_<name>."""
-        return split_sampler(split, self.field, self.ood)
-
-    @property
-    def splits(self) -> tuple[str, ...]:
-        return ("train", "val", "test", *(f"test_ood_{k}" for k in self.ood))
 
     def describe(self) -> dict[str, Any]:
         return {
@@ -253,7 +260,7 @@ def _grid_1d(n: int) -> np.ndarray:
 
 
 @dataclass(frozen=True)
-class BurgersPreset:
+class BurgersPreset(_Splits):
     """u_t + u u_x = nu u_xx on [-1, 1] x [0, t_final], u(-1, t) = u(1, t) = 0, u(x, 0) = a(x) drawn from ``field``.
 
     Stored: a (n_x,) = a(x_j) at x_j = linspace(-1, 1, n_x), with x_a (n_x, 1); u (n_t, n_x) at
@@ -298,14 +305,6 @@ class BurgersPreset:
         x = _grid_1d(self.n_x)
         u = self.solver.solve(a, self.times(), x)
         return u[0].copy(), u
-
-    def sampler(self, split: str) -> FieldSampler:
-        """The input distribution of a split: train/val/test, or test_ood_<name>."""
-        return split_sampler(split, self.field, self.ood)
-
-    @property
-    def splits(self) -> tuple[str, ...]:
-        return ("train", "val", "test", *(f"test_ood_{k}" for k in self.ood))
 
     def describe(self) -> dict[str, Any]:
         h, steps = self.solver.step_size(self.t_final / (self.n_t - 1))
@@ -356,7 +355,7 @@ def burgers() -> BurgersPreset:
 
 
 @dataclass(frozen=True)
-class StokesPreset:
+class StokesPreset(_Splits):
     """-mu Lap u + grad p = 0, div u = 0 in [0, 2] x [0, 1] minus the disk of radius 0.1 at (0.5, 0.6): no slip on
     the walls and the cylinder, u = (a(y), 0) at x = 0 with a drawn from ``field``, and at x = 2 the natural
     condition of ``viscous_form`` (``"gradient"``: mu du/dn - p n = 0, p = 0 for developed flow).
@@ -401,14 +400,6 @@ class StokesPreset:
         """(a (n_inflow,), (u, v, p) (Nv, 3)) for one inflow profile (factorised once per process)."""
         solver = cylinder_solver(self.mesh, self.mu, self.viscous_form)
         return np.asarray(a(self.x_a()), dtype=float), solver.solve(a)
-
-    def sampler(self, split: str) -> FieldSampler:
-        """The input distribution of a split: train/val/test, or test_ood_<name>."""
-        return split_sampler(split, self.field, self.ood)
-
-    @property
-    def splits(self) -> tuple[str, ...]:
-        return ("train", "val", "test", *(f"test_ood_{k}" for k in self.ood))
 
     def describe(self) -> dict[str, Any]:
         return {

@@ -25,7 +25,14 @@ import torch
 from torch import Tensor
 
 from dgno.errors import DgnoError
-from dgno.reference.dataset import H5_READ_ERRORS, Dataset, check_shapes, check_values
+from dgno.reference.dataset import (
+    H5_READ_ERRORS,
+    Dataset,
+    check_h5_path,
+    check_shapes,
+    check_split_keys,
+    check_values,
+)
 
 DEFAULT_MEMORY_BUDGET_MB = 2048.0  # training arrays larger than this are streamed
 STATS_CHUNK_BYTES = 64 * 2**20  # rows read at a time for statistics and value checks
@@ -264,18 +271,10 @@ def load_h5_rows(path: str | os.PathLike, *, require_u: bool = False, read_u: bo
     Coordinates, extras and provenance are read; keys, shapes and values are checked as load_h5 does (values by
     chunked reads).
     """
-    path = Path(path)
-    if not path.is_file():
-        raise DgnoError(f"{path}: no such file")
-    if not h5py.is_hdf5(path):
-        raise DgnoError(f"{path}: not an HDF5 file (or truncated)")
+    path = check_h5_path(path)
     try:
         with h5py.File(path, "r") as f:
-            missing = [k for k in ("a", "x_a", "x_u") if k not in f]
-            if require_u and "u" not in f:
-                missing.append("u")
-            if missing:
-                raise DgnoError(f"{path}: missing key(s) {', '.join(map(repr, missing))}")
+            check_split_keys(f, path, require_u=require_u)
             has_u = "u" in f and read_u
             x_a, x_u = f["x_a"][()], f["x_u"][()]
             extras = {k: v[()] for k, v in f["extras"].items()} if "extras" in f else {}
