@@ -28,6 +28,7 @@ from dgno.config.build import weak_layout, weak_options
 from dgno.config.runs import check_compatible, load_run
 from dgno.evaluate.plots import plot_reliability
 from dgno.inverse.calibration import calibrate
+from dgno.inverse.family import family_prior, stored_parameters
 from dgno.inverse.observations import (
     Window,
     as_components,
@@ -70,7 +71,7 @@ def run_split(model, layout, cal, ck, path: Path, n: int, args, settings: Invers
             else:
                 obs.append(draw_at_points(ds.x_u, u_i, args.n_obs, sigma, rng, domain=problem.domain,
                                           window=where, outputs=observed, source=source))
-        truths = [Truth(ds.a[i], ds.u[i]) for i in idx]
+        truths = [Truth(ds.a[i], ds.u[i], params=stored_parameters(ds, i)) for i in idx]
         t0 = time.perf_counter()
         results = invert(model, layout, cal, obs, truths, settings, resolve=resolve)
         wall = time.perf_counter() - t0
@@ -97,6 +98,13 @@ def means(rows: list[dict]) -> dict:
         levels = _mean_levels(rows, key)
         if levels is not None:
             out[key] = levels
+    params = rows[0].get("parameters", {})
+    if params and all("true" in r["parameters"][n] for r in rows for n in params):  # a family prior, truth known
+        out["parameters"] = {n: {"abs_error": float(np.mean([r["parameters"][n]["abs_error"] for r in rows])),
+                                 "std": float(np.mean([r["parameters"][n]["std"] for r in rows])),
+                                 "coverage": {str(lv): float(np.mean([r["parameters"][n]["covered"][str(lv)]
+                                                                      for r in rows])) for lv in LEVELS}}
+                             for n in params}
     names = rows[0].get("outputs_rel_l2", {})
     if len(names) > 1:
         out["outputs_rel_l2"] = {n: float(np.mean([r["outputs_rel_l2"][n] for r in rows])) for n in names}
@@ -127,6 +135,15 @@ def markdown(result: dict, args, ck: dict, prior: str) -> list[str]:
             for label, key in (("predictive", f"coverage_{what}"), ("latent only", f"coverage_{what}_latent_only")):
                 if key in s:
                     lines.append(f"| {name} {label} | " + " | ".join(f"{s[key][str(lv)]:.3f}" for lv in LEVELS) + " |")
+    if any("parameters" in s for s in summary.values()):
+        lines += ["", "The input family's parameters: mean absolute error of the posterior mean, mean posterior std, "
+                  "and coverage of the truth by the equal-tailed intervals", "",
+                  "| split | parameter | abs. error | std | " + " | ".join(f"{lv:g}" for lv in LEVELS) + " |",
+                  "|---|---|---|---|" + "---|" * len(LEVELS)]
+        for name, s in summary.items():
+            for n, e in s.get("parameters", {}).items():
+                lines.append(f"| {name} | {n} | {e['abs_error']:.4f} | {e['std']:.4f} | "
+                             + " | ".join(f"{e['coverage'][str(lv)]:.2f}" for lv in LEVELS) + " |")
     lines += ["", f"Command: `{result['command']}`"]
     return lines
 
@@ -146,6 +163,8 @@ def main(argv: list[str] | None = None) -> dict:
     p.add_argument("--observe", default=None, help="observed outputs, comma separated (default: all), e.g. u,v")
     p.add_argument("--snr", type=float, default=25.0)
     p.add_argument("--method", default="nuts", choices=["nuts", "map"])
+    p.add_argument("--prior", default=None, choices=["fitted", "standard", "box", "family"],
+                   help="as dgno invert --prior (family: on the parameters of the preset's input family)")
     p.add_argument("--pde-weight", type=float, default=1.0)
     p.add_argument("--draws", type=int, default=250, help="per chain (nuts) or in all (map)")
     p.add_argument("--warmup", type=int, default=200)
@@ -168,7 +187,11 @@ def main(argv: list[str] | None = None) -> dict:
                                quadrature_n=args.quadrature_n)
     cfg, model, ck = load_run(args.run, checkpoint=args.checkpoint)
     data = Path(args.data_dir)
-    cal = calibrate(model, run=args.run, checkpoint=args.checkpoint, data_dir=args.calibration_data or data)
+    family = args.prior == "family"
+    cal = calibrate(model, run=args.run, checkpoint=args.checkpoint, data_dir=args.calibration_data or data,
+                    prior=None if family else args.prior)
+    if family:
+        cal = replace(cal, prior=family_prior(cfg.data.preset or ck.get("data_preset"), model))
     options = weak_options(cfg)
     options = replace(options, quadrature=args.quadrature or options.quadrature,
                       quadrature_n=args.quadrature_n or options.quadrature_n)

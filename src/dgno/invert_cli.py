@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from dgno.errors import DgnoError
+from dgno.inverse.family import family_prior, stored_parameters
 from dgno.inverse.observations import (
     Observations,
     Window,
@@ -57,8 +58,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--chains", type=int, default=2)
     p.add_argument("--max-tree-depth", type=int, default=8)
     p.add_argument("--pde-weight", type=float, default=1.0, help="weight w of the PDE virtual observables")
-    p.add_argument("--prior", default=None, choices=["fitted", "standard", "box"],
-                   help="latent prior (default: fitted for tanh encoders, standard for Gaussian encoders)")
+    p.add_argument("--prior", default=None, choices=["fitted", "standard", "box", "family"],
+                   help="latent prior (default: fitted for tanh encoders, standard for Gaussian encoders); family: "
+                        "a uniform prior on the parameters of the preset's input family (darcy-trig, stokes-cylinder)")
     p.add_argument("--no-model-error", action="store_true",
                    help="do not add the forward model's validation error to the noise variance")
     p.add_argument("--physics-check", type=int, default=8,
@@ -118,7 +120,7 @@ def observations(args: argparse.Namespace, ds, problem) -> tuple[Observations, T
         if not 0 <= args.index < len(ds):
             raise DgnoError(f"--index {args.index} is out of range for {args.data} ({len(ds)} instances)")
         truth = Truth(ds.a[args.index], ds.u[args.index] if ds.u is not None else None,
-                      f"{Path(args.data).name}[{args.index}]")
+                      f"{Path(args.data).name}[{args.index}]", stored_parameters(ds, args.index))
     if args.obs is not None:
         if args.obs_min or args.obs_max:
             raise DgnoError("--obs-min/--obs-max choose where to draw observations; they do not apply to --obs")
@@ -194,12 +196,15 @@ def run_invert(args: argparse.Namespace) -> dict:
         ds = load_h5(args.data)
         check_compatible(model, ds, ck, str(args.data))
     obs, truth = observations(args, ds, model.problem)
-    cal = calibrate(model, run=args.run, checkpoint=args.checkpoint, prior=args.prior,
+    preset = (ds.attrs.get("preset") if ds is not None else None) or ck.get("data_preset") or cfg.data.preset
+    family = args.prior == "family"
+    cal = calibrate(model, run=args.run, checkpoint=args.checkpoint, prior=None if family else args.prior,
                     data_dir=args.calibration_data or cfg.data.dir)
+    if family:  # the model error of the calibration, the prior on the input family's parameters
+        cal = replace(cal, prior=family_prior(preset, model))
     if ds is not None and (ds.x_u.shape != cal.x_u.shape or not np.allclose(ds.x_u, cal.x_u, atol=1e-9)):
         raise DgnoError(f"{args.data}: its solution grid {ds.x_u.shape} differs from the run's validation data "
                         f"{cal.x_u.shape}")
-    preset = (ds.attrs.get("preset") if ds is not None else None) or ck.get("data_preset")
     options = weak_options(cfg)
     options = replace(options, quadrature=args.quadrature or options.quadrature,
                       quadrature_n=args.quadrature_n or options.quadrature_n)

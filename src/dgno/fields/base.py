@@ -33,3 +33,23 @@ def unit_square_nodes(n: int) -> np.ndarray:
     """
     t = np.linspace(0.0, 1.0, n)
     return np.stack(np.meshgrid(t, t, indexing="ij"), axis=-1)
+
+
+@runtime_checkable
+class ParametricFamily(Protocol):
+    """A field sampler whose fields are a known formula of a few parameters, each drawn uniformly from a range.
+
+    An inversion that knows the family can put its prior on these parameters instead of on a latent
+    (``dgno invert --prior family``). ``parameter_names`` are the names the data files store them under
+    (``extras/<name>``).
+    """
+
+    parameter_names: tuple[str, ...]
+
+    def parameter_ranges(self) -> dict[str, tuple[float, float]]:
+        """The uniform prior's (lo, hi) of every parameter, in ``parameter_names`` order."""
+        ...
+
+    def evaluate(self, params: Any, x: Any) -> Any:
+        """The fields of parameters (n, k) at points (..., d) as torch tensors, differentiably: (n, ...)."""
+        ...

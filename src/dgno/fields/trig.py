@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
+import torch
 
 OFFSET = 2.1
 TRAIN_RANGE = (math.pi / 2, 2 * math.pi)  # inferred: see TrigField and docs/darcy_trig.md
@@ -66,3 +67,15 @@ class TrigField:
             "b2_range": list(self.b2_range),
             "offset": self.offset,
         }
+
+    # the parametric family (dgno.fields.base.ParametricFamily): inversions with a prior on (b1, b2)
+    parameter_names: ClassVar[tuple[str, ...]] = ("beta1", "beta2")
+
+    def parameter_ranges(self) -> dict[str, tuple[float, float]]:
+        return {"beta1": tuple(self.b1_range), "beta2": tuple(self.b2_range)}
+
+    def evaluate(self, params: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        """a at points x (..., 2) for parameters (n, 2) = (b1, b2): (n, ...), differentiable in both."""
+        lead = (slice(None),) + (None,) * (x.ndim - 1)
+        b1, b2 = params[:, 0][lead], params[:, 1][lead]
+        return self.offset + torch.sin(b1 * x[..., 0]) + torch.cos(b2 * x[..., 1])

@@ -84,12 +84,19 @@ class LatentPosterior:
         misfit = (u - y) ** 2 / var  # (M*B, K, C)
         out = {"prior": self.prior.log_prob(flat), "obs": -0.5 * misfit.sum((-2, -1))}
         if self.points is not None and self.pde_weight > 0:
-            a_nodes = self.model.likelihood.mean(self.model.decode_a(beta))  # (M*B, *grid)
+            a_nodes = self.input(flat, beta)  # (M*B, *grid)
             terms = self.model.physics_terms(beta, a_nodes, self.points)
             out["pde"] = -self.pde_weight * torch.stack(list(terms.values())).sum(0)
         else:
             out["pde"] = torch.zeros_like(out["obs"])
         return {k: v.reshape(lead) for k, v in out.items()}
+
+    def input(self, theta: Tensor, beta: Tensor) -> Tensor:
+        """The input a that the virtual observables read: the prior's own field when it knows one (a family
+        prior's exact a(b)), else the decoded mean E[a | beta]. (n, *grid_a)."""
+        if hasattr(self.prior, "input"):
+            return self.prior.input(theta)
+        return self.model.likelihood.mean(self.model.decode_a(beta))
 
     def _observations(self, m: int) -> tuple[Tensor, Tensor, Tensor]:
         """Observation points, values and variances repeated for m draws per instance: (m*B, K, ...).
@@ -111,12 +118,19 @@ class LatentPosterior:
     def push_forward(self, theta: Tensor, x_u: Tensor) -> dict[str, Tensor]:
         """Fields of latent draws theta (S, B, d): every output at the points x_u (N, d) -> 'u' (S, B, N, C); the
         decoded input at the input nodes as its mean E[a | beta], its mode and, for two-phase inputs,
-        P(high phase) -> (S, B, *grid_a)."""
+        P(high phase) -> (S, B, *grid_a); with a family prior, a is the family's field and 'params' (S, B, k) its
+        parameters."""
         s, b, d = theta.shape
-        beta = self.prior.transform(theta.reshape(-1, d))
+        flat = theta.reshape(-1, d)
+        beta = self.prior.transform(flat)
+        u = self.model.outputs_at(beta, x_u).reshape(s, b, x_u.shape[0], -1)
+        if hasattr(self.prior, "input"):  # a family prior: the exact input of the parameters, and the parameters
+            a = self.prior.input(flat)
+            a = a.reshape(s, b, *a.shape[1:])
+            return {"u": u, "a": a, "a_mode": a, "params": self.prior.parameters(theta)}
         out = self.model.decode_a(beta)
         result = {
-            "u": self.model.outputs_at(beta, x_u).reshape(s, b, x_u.shape[0], -1),
+            "u": u,
             "a": self.model.likelihood.mean(out).reshape(s, b, *out.shape[1:]),
             "a_mode": self.model.likelihood.mode(out).reshape(s, b, *out.shape[1:]),
         }

@@ -70,6 +70,7 @@ class Truth:
     a: np.ndarray | None
     u: np.ndarray | None
     label: str = ""
+    params: dict[str, float] | None = None  # the input family's parameters (extras/<name>), when the data has them
 
 
 @dataclass
@@ -190,7 +191,8 @@ def summarise(
     theta = draws.flat  # (N, B, d)
     rng = np.random.default_rng(settings.seed + 104729)
     sigma_u = cal.model_error_nodes() if settings.model_error else np.zeros((n_u, n_c))  # (n_u, C)
-    sigma_a = cal.a_error if settings.model_error and cal.a_error is not None else 0.0
+    family = hasattr(posterior.prior, "input")  # a is the family's exact field of its parameters: no decoder error
+    sigma_a = cal.a_error if settings.model_error and cal.a_error is not None and not family else 0.0
     n_draws = theta.shape[0]
     keep = np.linspace(0, n_draws - 1, min(max_kept, n_draws)).round().astype(int)
     results = []
@@ -240,13 +242,34 @@ def summarise(
                           "coverage_a_latent_only": _levels(coverage(a_s.reshape(n_draws, -1)[flat],
                                                                      t.a.reshape(-1)[free_a])),
                           "coverage_a_nodes": int(free_a.size)})
+        if "params" in f:
+            s["parameters"] = _parameter_summary(f["params"], posterior.prior.names,
+                                                 t.params if t is not None else None)
         a_for_check = f["a_mode"] if phases else a_s
         s.update(physics_check(u_s, a_for_check, resolve, settings.physics_check))
         samples = {"beta": posterior.prior.transform(theta[keep, b]).double().cpu().numpy(),
                    "a": a_s[keep].astype(np.float32),
                    "u": _on_grid(u_s[keep], grid_u, lead=1).astype(np.float32)}
+        if "params" in f:
+            samples["params"] = f["params"][keep]
         results.append(InstanceResult(s, out, samples, o, t))
     return results
+
+
+def _parameter_summary(draws: np.ndarray, names: tuple[str, ...], truth: dict[str, float] | None) -> dict:
+    """Posterior mean, std and equal-tailed intervals of a family's parameters (draws (S, k)), with the truth, its
+    relative error and whether each interval covers it when the truth is known."""
+    out = {}
+    for i, name in enumerate(names):
+        x = draws[:, i]
+        q = {str(level): np.quantile(x, [(1 - level) / 2, (1 + level) / 2]).tolist() for level in LEVELS}
+        entry = {"mean": float(x.mean()), "std": float(x.std()), "intervals": q}
+        if truth is not None and name in truth:
+            true = float(truth[name])
+            entry.update({"true": true, "abs_error": abs(float(x.mean()) - true),
+                          "covered": {k: bool(lo <= true <= hi) for k, (lo, hi) in q.items()}})
+        out[name] = entry
+    return out
 
 
 def _on_grid(values: np.ndarray, grid: tuple[int, ...], *, lead: int = 0) -> np.ndarray:

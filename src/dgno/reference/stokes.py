@@ -28,13 +28,15 @@ Measured accuracy: tests/test_stokes_reference.py and docs/stokes.md.
 from __future__ import annotations
 
 import functools
+import math
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, replace
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import scipy.sparse
 import scipy.sparse.linalg
+import torch
 
 MU = 0.01
 CHANNEL = (2.0, 1.0)  # length (x) and height (y) of the channel [0, 2] x [0, 1]
@@ -481,6 +483,19 @@ class InflowProfileField:
             "b1_range": list(self.b1_range),
             "b2_range": list(self.b2_range),
         }
+
+    # the parametric family (dgno.fields.base.ParametricFamily): inversions with a prior on (b1, b2)
+    parameter_names: ClassVar[tuple[str, ...]] = ("beta1", "beta2")
+
+    def parameter_ranges(self) -> dict[str, tuple[float, float]]:
+        return {"beta1": tuple(self.b1_range), "beta2": tuple(self.b2_range)}
+
+    def evaluate(self, params: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        """a at points x (..., 2) (uses y) for parameters (n, 2) = (b1, b2): (n, ...), differentiable in both."""
+        lead = (slice(None),) + (None,) * (x.ndim - 1)
+        b1, b2 = params[:, 0][lead], params[:, 1][lead]
+        y = x[..., 1]
+        return 2.0 * torch.sin(math.pi * y) * (1.0 + torch.sin(b1 * y) + torch.cos(b2 * y))
 
 
 # ------------------------------------------------------------------------------------- reference data
