@@ -238,8 +238,8 @@ NONNEGATIVE_INTS = ["train.steps", "train.seed", "data.n_labeled", "model.fno.pa
 WIDTHS = ["model.latent_dim", "model.field.width", "model.a_decoder.width", "model.fno.width", "model.fno.proj"]
 POSITIVE_FLOATS = ["train.lr", "train.gamma", "train.val_seconds", "train.max_minutes", "model.a_sigma",
                    "physics.r_min", "physics.r_max", "physics.labeled_sigma"]
-NONNEGATIVE_FLOATS = ["train.weight_decay", "physics.residual_weight", "physics.kl_weight", "physics.precisions.weak",
-                      "data.memory_budget_mb"]
+NONNEGATIVE_FLOATS = ["train.weight_decay", "physics.residual_weight", "physics.boundary_weight", "physics.kl_weight",
+                      "physics.precisions.weak", "data.memory_budget_mb"]
 FINITE_FLOATS = ["physics.source", "model.a_lo", "model.a_hi"]
 NOT_FINITE = st.sampled_from([".nan", ".inf", "-.inf", "nan", "inf", "-inf", "NaN", "1e400", "-1e400"])
 

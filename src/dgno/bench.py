@@ -65,13 +65,15 @@ def available_methods(configs: str | Path, preset: str) -> list[str]:
 
 
 def parse_methods(text: Sequence[str] | None, available: Sequence[str] = METHODS) -> list[str]:
-    """Method names from 'a,b' or ['a', 'b'] (default: the standard methods), checked against ``available``.
+    """Method names from 'a,b' or ['a', 'b'] (default: the standard methods that ``available`` holds, all eight
+    for a preset with every config, those of its folder for one with fewer, such as stokes-cylinder), checked
+    against ``available``.
 
     A method is a config file name in configs/compare/<preset>/; besides the standard eight
     (``model.kind`` names) a folder may hold variants such as pino-central (run only when named).
     """
     if not text:
-        return list(METHODS)
+        return [m for m in METHODS if m in available] or list(METHODS)  # none: the error names a missing config
     names = [m.strip() for item in text for m in item.split(",") if m.strip()]
     unknown = [m for m in names if m not in available]
     if unknown:
@@ -80,26 +82,34 @@ def parse_methods(text: Sequence[str] | None, available: Sequence[str] = METHODS
 
 
 def _val_curve(run: Path) -> list[tuple[float, float]]:
-    """(training seconds, validation u rel L2) of every validation of a run."""
+    """(training seconds, validation error) of every validation of a run: the mean relative L2 over the outputs, on
+    which the checkpoint is chosen (u itself for one output; older runs logged u only)."""
     rows = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines() if line]
-    return [(r["seconds"], r["val_u_rel_l2_mean"]) for r in rows if "val_u_rel_l2_mean" in r]
+    key = "val_rel_l2_mean" if any("val_rel_l2_mean" in r for r in rows) else "val_u_rel_l2_mean"
+    return [(r["seconds"], r[key]) for r in rows if key in r]
+
+
+def _errors(res: dict, names: Sequence[str]) -> dict:
+    """The mean and std of each output's relative L2, their mean and the sample count, from an evaluation."""
+    keys = [f"{n}_rel_l2_{s}" for n in names for s in ("mean", "std")]
+    return {**{k: res[k] for k in keys}, "rel_l2_mean": res["rel_l2_mean"], "n": res["n"]}
 
 
 def _evaluate_run(run: Path, data_dir: Path) -> dict:
-    """Test and OOD errors of the run's validation-selected checkpoint."""
+    """Test and OOD errors of every output of the run's validation-selected checkpoint."""
     from dgno.config.runs import check_compatible, load_run
     from dgno.evaluate.metrics import evaluate
     from dgno.reference.dataset import load_h5
 
     _, model, ck = load_run(run, checkpoint="best")
-    out = {"best_step": int(ck["step"])}
+    names = list(getattr(model, "output_names", ("u",)))
+    out = {"best_step": int(ck["step"]), "outputs": names}
     splits = ["test", *sorted(p.stem for p in data_dir.glob("test_ood_*.h5"))]
     for split in splits:
         ds = load_h5(data_dir / f"{split}.h5")
         check_compatible(model, ds, ck, str(data_dir / f"{split}.h5"))
         a, u, x_u = (torch.from_numpy(v) for v in (ds.a, ds.u, ds.x_u))
-        res = evaluate(model, a, u, x_u)
-        out[split] = {"u_rel_l2_mean": res["u_rel_l2_mean"], "u_rel_l2_std": res["u_rel_l2_std"], "n": res["n"]}
+        out[split] = _errors(evaluate(model, a, u, x_u), names)
     return out
 
 
@@ -131,6 +141,32 @@ def grid_residual_floor(data_dir: Path, the_problem) -> dict[str, float]:
         ds = load_h5(path)
         u = solve(torch.from_numpy(ds.a).double(), torch.from_numpy(ds.x_u).double())
         out[path.stem] = float(relative_l2(u, torch.from_numpy(ds.u).double()).mean())
+    return out
+
+
+def grid_interpolation_floor(data_dir: Path, the_problem) -> dict[str, dict[str, float]]:
+    """Mean relative L2 distance of each output of the reference solution mapped onto the problem's own grid and back
+    to the solution points (:func:`dgno.models.baselines.through_grid`: what FNO and PINO on that grid reach at best)
+    from the solution itself, on the test and OOD splits: {split: {output: error}}.
+
+    Empty when the grid models work on the solution points (no ``grid_nodes``) or the data has no triangles.
+    """
+    from dgno.evaluate.metrics import relative_l2
+    from dgno.models.baselines import solution_fields, through_grid
+    from dgno.reference.dataset import load_h5
+
+    if not callable(getattr(the_problem, "grid_nodes", None)):
+        return {}
+    names = [f.name for f in solution_fields(the_problem)]
+    out = {}
+    for path in [data_dir / "test.h5", *sorted(data_dir.glob("test_ood_*.h5"))]:
+        ds = load_h5(path)
+        if "triangles" not in ds.extras:
+            return {}
+        u, x_u = torch.from_numpy(ds.u).double(), torch.from_numpy(ds.x_u).double()
+        back = through_grid(the_problem, u, x_u, torch.from_numpy(np.asarray(ds.extras["triangles"])))
+        u, back = u.reshape(*u.shape[:2], -1), back.reshape(*u.shape[:2], -1)  # (N, Nv, C)
+        out[path.stem] = {n: float(relative_l2(back[..., c], u[..., c]).mean()) for c, n in enumerate(names)}
     return out
 
 
@@ -189,28 +225,41 @@ def run_method(
         "val_curve": _val_curve(run_dir),
         **_evaluate_run(run_dir, data_dir),
     }
-    ood = {k: v["u_rel_l2_mean"] for k, v in row.items() if k.startswith("test_ood_")}
-    log(f"[bench] {method}: test u rel L2 {row['test']['u_rel_l2_mean']:.4f} +- {row['test']['u_rel_l2_std']:.4f}"
-        + "".join(f", {k.removeprefix('test_ood_')} {v:.4f}" for k, v in ood.items())
+    names = row["outputs"]
+    test = ", ".join(f"{n} {row['test'][f'{n}_rel_l2_mean']:.4f} +- {row['test'][f'{n}_rel_l2_std']:.4f}"
+                     for n in names)
+    ood = {k.removeprefix("test_ood_"): " / ".join(f"{v[f'{n}_rel_l2_mean']:.4f}" for n in names)
+           for k, v in row.items() if k.startswith("test_ood_")}
+    log(f"[bench] {method}: test rel L2 {test}" + "".join(f"; {k} {v}" for k, v in ood.items())
         + f" ({row['steps']} steps, {row['seconds_per_step']:.4f} s/step)")
     return row
 
 
+def _names(text: Sequence[str]) -> str:
+    """'u', 'u and v', 'u, v and p'."""
+    return text[0] if len(text) == 1 else ", ".join(text[:-1]) + f" and {text[-1]}"
+
+
 def markdown_table(result: dict) -> str:
-    """The comparison as a markdown table (one row per method, skipped methods with their reason)."""
+    """The comparison as a markdown table (one row per method, skipped methods with their reason); with several
+    outputs (Stokes: u, v, p) a test column per output and each OOD split's errors as 'u / v / p'."""
     rows = [r for r in result["methods"] if "test" in r]
     ood = sorted({k for r in rows for k in r if k.startswith("test_ood_")})
+    names = next((r["outputs"] for r in rows if "outputs" in r), ["u"])
     family = result["preset"] if result["preset"] in REFERENCE else FAMILY.get(result["preset"], "")
     ref = REFERENCE.get(family, {})
-    head = ["method", "labels", "test u rel L2", *[f"OOD {k.removeprefix('test_ood_')}" for k in ood],
-            "parameters", "steps", "s/step", "best val", *(["reference"] if ref else [])]
+    several = len(names) > 1
+    test_head = [f"test {n} rel L2" for n in names]
+    ood_head = [f"OOD {k.removeprefix('test_ood_')}" + (f" ({' / '.join(names)})" if several else "") for k in ood]
+    head = ["method", "labels", *test_head, *ood_head, "parameters", "steps", "s/step",
+            "best val" + (" (mean)" if several else ""), *(["reference"] if ref else [])]
     caption = (f"; 'reference' is the reference authors' printed error for that kind of method "
                f"({REFERENCE_SETUP.get(family, 'their data and budget')})" if ref else "")
     lines = [
         f"Equal budget: {result['budget_minutes']:g} min of training per method on {result['device']} "
         f"({result['threads']} threads), preset {result['preset']}, data {result['data_dir']}. "
-        "Relative L2 of u on the test split (mean ± std over samples) with the checkpoint chosen on validation"
-        f"{caption}.",
+        f"Relative L2 of {_names(names)} on the test split (mean ± std over samples) with the checkpoint chosen on "
+        f"validation{' (the mean of the outputs)' if several else ''}{caption}.",
         "",
         "| " + " | ".join(head) + " |",
         "|" + "---|" * len(head),
@@ -218,8 +267,8 @@ def markdown_table(result: dict) -> str:
     for r in rows:
         t = r["test"]
         cells = [LABELS.get(r["method"], r["method"]), str(r["labels_used"]) if r["labels_used"] else "none (physics)",
-                 f"{t['u_rel_l2_mean']:.4f} ± {t['u_rel_l2_std']:.4f}",
-                 *[f"{r[k]['u_rel_l2_mean']:.4f}" if k in r else "–" for k in ood],
+                 *[f"{t[f'{n}_rel_l2_mean']:.4f} ± {t[f'{n}_rel_l2_std']:.4f}" for n in names],
+                 *[" / ".join(f"{r[k][f'{n}_rel_l2_mean']:.4f}" for n in names) if k in r else "–" for k in ood],
                  f"{r['parameters']:,}", str(r["steps"]), f"{r['seconds_per_step']:.4f}",
                  f"{r['best_val_u_rel_l2']:.4f}"]
         if ref:
@@ -231,6 +280,12 @@ def markdown_table(result: dict) -> str:
         lines.append("Grid-residual floor (the exact solution of the finite-difference residual on the input grid, "
                      "the best PINO and the grid PI-DeepONet/PI-MultiONet can reach, against the reference u): "
                      + ", ".join(f"{k} {v:.4f}" for k, v in floor.items()) + ".")
+    floor = result.get("grid_interpolation_floor")
+    if floor:
+        lines.append("")
+        lines.append("Grid-interpolation floor (the reference solution mapped onto the grid of FNO and PINO and back "
+                     f"to the solution points, the best a model on that grid can reach; {' / '.join(names)}): "
+                     + ", ".join(f"{k} " + " / ".join(f"{v[n]:.4f}" for n in names) for k, v in floor.items()) + ".")
     for r in result["methods"]:
         if "test" not in r:
             lines.append(f"\n{LABELS.get(r['method'], r['method'])}: not run ({r['skipped']})")
@@ -238,12 +293,15 @@ def markdown_table(result: dict) -> str:
 
 
 def plot_comparison(result: dict, path: Path) -> None:
-    """Validation u error against training time, one line per method (dashed: supervised)."""
+    """Validation error (u, or the mean over the outputs) against training time, one line per method (dashed:
+    supervised)."""
     from dgno.evaluate.plots import plot_time_curves
 
     curves = [(LABELS.get(r["method"], r["method"]) + ("" if r["physics_only"] else " (labels)"),
                *np.array(r["val_curve"]).T, not r["physics_only"]) for r in result["methods"] if r.get("val_curve")]
-    plot_time_curves(curves, path, title=f"{result['preset']}: {result['budget_minutes']:g} min per method")
+    names = next((r["outputs"] for r in result["methods"] if "outputs" in r), ["u"])
+    error = f" (validation error: the mean of {_names(names)})" if len(names) > 1 else ""
+    plot_time_curves(curves, path, title=f"{result['preset']}: {result['budget_minutes']:g} min per method{error}")
 
 
 def compare(
@@ -278,10 +336,16 @@ def compare(
     for m in names:  # every config must exist and load before hours of training start
         load_config(method_config(configs, preset, m))
     names.sort(key=available.index)  # the table's order, whatever the command line's
-    floor = grid_residual_floor(data_dir, grid_problem(configs, preset))
+    the_grid_problem = grid_problem(configs, preset)
+    floor = grid_residual_floor(data_dir, the_grid_problem)
     if floor:
         log("[bench] grid-residual floor (exact grid solution against the reference u): "
             + ", ".join(f"{k} {v:.4f}" for k, v in floor.items()))
+    interpolation_floor = grid_interpolation_floor(data_dir, the_grid_problem)
+    if interpolation_floor:
+        log("[bench] grid-interpolation floor (the solution onto the grid and back): "
+            + "; ".join(f"{k} " + ", ".join(f"{n} {e:.4f}" for n, e in v.items())
+                        for k, v in interpolation_floor.items()))
     results_dir.mkdir(parents=True, exist_ok=True)
     started = time.strftime("%Y-%m-%dT%H:%M:%S")
     rows: list[dict] = []
@@ -290,7 +354,7 @@ def compare(
     def write(complete: bool) -> dict:
         result = {
             "preset": preset, "budget_minutes": budget_minutes, "data_dir": str(data_dir), "started": started,
-            "complete": complete, "grid_residual_floor": floor,
+            "complete": complete, "grid_residual_floor": floor, "grid_interpolation_floor": interpolation_floor,
             "device": "cuda" if torch.cuda.is_available() else "cpu",
             "threads": threads or torch.get_num_threads(), "torch": torch.__version__, "seed": seed, "methods": rows,
         }

@@ -12,7 +12,7 @@ from dgno.config.registry import get_problem
 from dgno.config.schema import METHODS, PHYSICS_METHODS, Config, MultiONetConfig, to_dict
 from dgno.errors import DgnoError
 from dgno.models import DGNO, BernoulliPhase, GaussianField
-from dgno.models.baselines import FieldOperator, GridOperator, NeuralOpFNO, ONetOperator
+from dgno.models.baselines import FieldOperator, GridOperator, NeuralOpFNO, ONetOperator, solution_fields
 from dgno.nn import ACTIVATIONS, CNNEncoder, FNO2d, GaussianEncoder, MLPEncoder, MultiONet
 from dgno.nn.multionet import DeepONet, OutputOf, TokenMultiONet
 from dgno.train import distributed
@@ -71,11 +71,13 @@ def problem(cfg: Config):
     return get_problem(cfg.physics)
 
 
-def build_model(cfg: Config, *, x_a: Tensor, a_mean: Tensor, a_std: Tensor) -> DGNO | GridOperator:
-    """The model of ``cfg`` (DGNO or a baseline) for inputs at the nodes x_a (*grid_a, d_a) with per-node statistics."""
+def build_model(cfg: Config, *, x_a: Tensor, a_mean: Tensor, a_std: Tensor,
+                triangles: Tensor | None = None) -> DGNO | GridOperator:
+    """The model of ``cfg`` (DGNO or a baseline) for inputs at the nodes x_a (*grid_a, d_a) with per-node statistics;
+    ``triangles`` (T, 3): the solution mesh's, when the data has one (what a grid baseline maps its labels with)."""
     _choose("model kind", cfg.model.kind, METHODS)
     if cfg.model.kind != "dgno":
-        return build_baseline(cfg, x_a=x_a, a_mean=a_mean, a_std=a_std)
+        return build_baseline(cfg, x_a=x_a, a_mean=a_mean, a_std=a_std, triangles=triangles)
     m = cfg.model
     _choose("likelihood", m.likelihood, LIKELIHOODS)
     the_problem = problem(cfg)
@@ -127,9 +129,11 @@ def _dgno(cfg: Config, the_problem, *, x_a: Tensor, a_mean: Tensor, a_std: Tenso
     )
 
 
-def build_baseline(cfg: Config, *, x_a: Tensor, a_mean: Tensor, a_std: Tensor) -> GridOperator:
+def build_baseline(cfg: Config, *, x_a: Tensor, a_mean: Tensor, a_std: Tensor,
+                   triangles: Tensor | None = None) -> GridOperator:
     """PI-DeepONet, PI-MultiONet, PINO (physics, no labels) or a supervised DeepONet, MultiONet, FNO for the
-    problem of ``cfg.physics``, which declares the grid residual (``physics.residual``) and input map they use."""
+    problem of ``cfg.physics``, which declares the grid residual (``physics.residual``) and input map they use.
+    One network per output for the operator networks, one FNO with a channel per output."""
     m, kind = cfg.model, cfg.model.kind
     the_problem = problem(cfg)
     schemes = getattr(the_problem, "grid_schemes", None)
@@ -139,17 +143,22 @@ def build_baseline(cfg: Config, *, x_a: Tensor, a_mean: Tensor, a_std: Tensor) -
     _choose("physics.residual", cfg.physics.residual, schemes)
     d_x = the_problem.domain.dim
     common = dict(problem=the_problem, x_a=x_a, a_mean=a_mean, a_std=a_std, physics=kind in PHYSICS_METHODS,
-                  residual_weight=cfg.physics.residual_weight, scheme=cfg.physics.residual)
+                  residual_weight=cfg.physics.residual_weight, boundary_weight=cfg.physics.boundary_weight,
+                  scheme=cfg.physics.residual, triangles=triangles)
     try:
+        outputs = [f.name for f in solution_fields(the_problem)]
         if kind in ("pi-deeponet", "deeponet", "pi-multionet", "multionet"):
             f = m.field
-            if kind.endswith("deeponet"):
-                net = DeepONet(d_x, m.latent_dim, width=f.width, depth=f.depth, act_trunk=activation(f.act_trunk),
-                               act_branch=activation(f.act_branch))
-            else:
-                net = multionet(f, d_x=d_x, d_beta=m.latent_dim)
+
+            def net() -> torch.nn.Module:
+                if kind.endswith("deeponet"):
+                    return DeepONet(d_x, m.latent_dim, width=f.width, depth=f.depth, act_trunk=activation(f.act_trunk),
+                                    act_branch=activation(f.act_branch))
+                return multionet(f, d_x=d_x, d_beta=m.latent_dim)
+
+            nets = {name: net() for name in outputs}  # drawn before the encoder, as when there was one network
             # collocation points per step of a strong residual: physics.particles
-            return ONetOperator(encoder(cfg, tuple(x_a.shape[:-1]), squash=False), net,
+            return ONetOperator(encoder(cfg, tuple(x_a.shape[:-1]), squash=False), nets,
                                 collocation=cfg.physics.particles, seed=cfg.train.seed, **common)
         if d_x != 2:
             raise DgnoError(f"model.kind={kind} is a 2-D FNO; the {cfg.physics.pde} domain has {d_x} dimensions")
@@ -158,11 +167,13 @@ def build_baseline(cfg: Config, *, x_a: Tensor, a_mean: Tensor, a_std: Tensor) -
             raise DgnoError(f"model.fno: modes, width, layers and proj must be >= 1 and padding >= 0, got {fno}")
         if kind == "neuralop-fno":
             try:
-                net = NeuralOpFNO(modes=fno.modes, width=fno.width, layers=fno.layers, padding=fno.padding)
+                net = NeuralOpFNO(modes=fno.modes, width=fno.width, layers=fno.layers, padding=fno.padding,
+                                  out_channels=len(outputs))
             except ImportError as exc:
                 raise DgnoError(f"model.kind=neuralop-fno: {exc}") from None
         else:
-            net = FNO2d(modes=fno.modes, width=fno.width, layers=fno.layers, padding=fno.padding, proj=fno.proj)
+            net = FNO2d(modes=fno.modes, width=fno.width, layers=fno.layers, padding=fno.padding, proj=fno.proj,
+                        out_channels=len(outputs))
         return FieldOperator(net, **common)
     except ValueError as exc:
         raise DgnoError(f"model.kind={kind}: {exc}") from None
@@ -189,7 +200,8 @@ def make_model(cfg: Config, data: TrainData, *, seed: int):
     std = data.a.std(0).clamp_min(1e-6)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
-        return build_model(cfg, x_a=data.x_a.float(), a_mean=data.a.mean(0).float(), a_std=std.float())
+        return build_model(cfg, x_a=data.x_a.float(), a_mean=data.a.mean(0).float(), a_std=std.float(),
+                           triangles=data.triangles)
 
 
 def pick_device(name: str) -> torch.device:

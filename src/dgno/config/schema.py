@@ -98,6 +98,9 @@ class PhysicsConfig:
     precisions: dict[str, float] = field(default_factory=lambda: {"weak": 168.2, "constitutive": 16.82})
     labeled_sigma: float = 0.01
     residual_weight: float = 1.0  # weight of the mean squared grid residual (PI-DeepONet, PI-MultiONet, PINO)
+    # weight of each mean squared boundary term of those baselines, where the problem declares some (Stokes: no slip,
+    # inflow v = 0, outflow); the input's own misfit (an initial condition, an inflow profile) has weight 1
+    boundary_weight: float = 1.0
     # the grid residual of those baselines: "fd" (harmonic-mean faces, the reference solver's scheme) or
     # "fd-central" (central differences twice, the reference baselines' residual)
     residual: str = "fd"
@@ -323,6 +326,7 @@ def check_config(cfg: Config) -> Config:
         _check_float(f"physics.precisions.{_key(key)}", value, lo=0.0)
     _check_float("physics.labeled_sigma", p.labeled_sigma, positive=True)
     _check_float("physics.residual_weight", p.residual_weight, lo=0.0)
+    _check_float("physics.boundary_weight", p.boundary_weight, lo=0.0)
     _check_float("physics.kl_weight", p.kl_weight, lo=0.0)
     _check_int("train.steps", t.steps, 0, _COUNT)
     for name in ("batch_size", "step_size", "val_every", "log_every", "checkpoint_every"):

@@ -67,7 +67,7 @@ def _fft_size(n: int) -> int:
 
 
 class FNO2d(nn.Module):
-    """a (B, H, W) on the unit-square grid -> u (B, H, W).
+    """a (B, H, W) on the unit-square grid -> u (B, H, W), or (B, H, W, C) for ``out_channels`` C > 1.
 
     Args:
         modes: Fourier modes kept per direction.
@@ -76,15 +76,17 @@ class FNO2d(nn.Module):
         padding: at least this many nodes of zero padding on the high side of each axis (rounded up
             to an FFT-friendly size).
         proj: hidden width of the output map Q.
+        out_channels: outputs per node (several: one network for all the outputs of a problem, e.g. u, v, p).
     """
 
-    def __init__(self, *, modes: int = 12, width: int = 32, layers: int = 4, padding: int = 8, proj: int = 128) -> None:
+    def __init__(self, *, modes: int = 12, width: int = 32, layers: int = 4, padding: int = 8, proj: int = 128,
+                 out_channels: int = 1) -> None:
         super().__init__()
-        self.padding = padding
+        self.padding, self.out_channels = padding, out_channels
         self.lift = nn.Linear(3, width)  # (a, x, y) -> width
         self.spectral = nn.ModuleList(SpectralConv2d(width, width, modes, modes) for _ in range(layers))
         self.pointwise = nn.ModuleList(nn.Conv2d(width, width, 1) for _ in range(layers))
-        self.q1, self.q2 = nn.Linear(width, proj), nn.Linear(proj, 1)
+        self.q1, self.q2 = nn.Linear(width, proj), nn.Linear(proj, out_channels)
 
     def forward(self, a: Tensor) -> Tensor:
         b, h, w = a.shape
@@ -98,4 +100,5 @@ class FNO2d(nn.Module):
             if k < len(self.spectral) - 1:
                 v = F.gelu(v)
         v = v[..., :h, :w].permute(0, 2, 3, 1)  # (B, H, W, C)
-        return self.q2(F.gelu(self.q1(v)))[..., 0]
+        out = self.q2(F.gelu(self.q1(v)))  # (B, H, W, C)
+        return out[..., 0] if self.out_channels == 1 else out
