@@ -31,7 +31,9 @@ from dgno.inverse.run import InverseSettings, Truth, invert, write_posterior
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("run", help="run folder written by 'dgno train'")
+    p.add_argument("run", nargs="?", default=None,
+                   help="run folder written by 'dgno train' (--method reference: a preset name such as darcy-pwc, a "
+                        "run folder, or nothing for the preset of --data)")
     p.add_argument("--data", default=None, help="split file (.h5) holding the instance (truth and grid)")
     p.add_argument("--index", type=int, default=0, help="instance of --data to invert")
     p.add_argument("--obs", default=None,
@@ -52,7 +54,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--sigma", type=float, default=None, help="noise standard deviation (instead of --snr)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", required=True, help="output folder: summary.json, posterior.h5, inversion.png")
-    p.add_argument("--method", default="nuts", choices=["nuts", "map"])
+    p.add_argument("--method", default="nuts", choices=["nuts", "map", "reference"],
+                   help="nuts or map: DGNO's latent posterior; reference: the exact prior and the finite-difference "
+                        "solver, no trained model (darcy-pwc: pCN, darcy-trig: NUTS; dgno.inverse.reference)")
+    p.add_argument("--max-minutes", type=float, default=30.0, help="wall-clock cap of --method reference")
+    p.add_argument("--refine", type=int, default=None, help="--method reference: solver grid refinement")
     p.add_argument("--draws", type=int, default=None, help="draws per chain (nuts, default 250) or in all (map, 500)")
     p.add_argument("--warmup", type=int, default=200)
     p.add_argument("--chains", type=int, default=2)
@@ -171,6 +177,13 @@ def physics_solver(model, preset_name: str | None):
 
 def run_invert(args: argparse.Namespace) -> dict:
     from dataclasses import replace
+
+    if args.method == "reference":  # no trained model: the prior and the solver of the data's preset
+        from dgno.inverse.reference import run_reference
+
+        return run_reference(args)
+    if args.run is None:
+        raise DgnoError("give the run folder written by 'dgno train' (only --method reference needs none)")
 
     import torch
 
