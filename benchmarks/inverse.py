@@ -75,8 +75,10 @@ def run_split(model, layout, cal, ck, path: Path, n: int, args, settings: Invers
         t0 = time.perf_counter()
         results = invert(model, layout, cal, obs, truths, settings, resolve=resolve)
         wall = time.perf_counter() - t0
-        for i, r in zip(idx, results, strict=True):
-            rows.append({"split": path.stem, "index": i, "batch_wall_seconds": wall, "batch": len(idx), **r.summary})
+        for i, r in zip(idx, results, strict=True):  # the posterior mean of a and the phase probabilities are kept
+            fields = {k: r.fields[k].tolist() for k in ("a_mean", "phase_prob") if k in r.fields}  # for comparisons
+            rows.append({"split": path.stem, "index": i, "batch_wall_seconds": wall, "batch": len(idx),
+                         **r.summary, **fields})
         done = rows[-len(idx):]
         print(f"{path.stem} {idx[0]}-{idx[-1]}: {wall:.1f} s, a {np.mean([r['a_rel_l2'] for r in done]):.4f}, "
               f"u {np.mean([r['u_rel_l2'] for r in done]):.4f}, ess_min {min(r['ess_min'] for r in done):.0f}",
