@@ -330,7 +330,7 @@ def test_observations_are_those_of_the_inverse_benchmark(pwc_file, monkeypatch):
 
     def fake_invert(model, layout, cal, obs, truths, settings, resolve=None):
         captured.extend(obs)
-        return [SimpleNamespace(summary={"a_rel_l2": 0.0, "u_rel_l2": 0.0, "ess_min": 0.0}) for _ in obs]
+        return [SimpleNamespace(summary={"a_rel_l2": 0.0, "u_rel_l2": 0.0, "ess_min": 0.0}, fields={}) for _ in obs]
 
     monkeypatch.setattr(bench, "invert", fake_invert)
     monkeypatch.setattr(bench, "check_compatible", lambda *a, **k: None)
