@@ -29,14 +29,7 @@ from dgno.config.runs import check_compatible, load_run
 from dgno.evaluate.plots import plot_reliability
 from dgno.inverse.calibration import calibrate
 from dgno.inverse.family import family_prior, stored_parameters
-from dgno.inverse.observations import (
-    Window,
-    as_components,
-    draw_at_nodes,
-    draw_at_points,
-    free_nodes,
-    sigma_from_snr,
-)
+from dgno.inverse.observations import Window, instance_observations
 from dgno.inverse.run import LEVELS, InverseSettings, Truth, invert
 from dgno.invert_cli import parse_bounds, physics_solver
 from dgno.reference.dataset import load_h5
@@ -50,27 +43,17 @@ def run_split(model, layout, cal, ck, path: Path, n: int, args, settings: Invers
     problem, names = model.problem, model.output_names
     where = Window.from_bounds(problem.domain, parse_bounds(args.obs_min, "--obs-min"),
                                parse_bounds(args.obs_max, "--obs-max"))
-    candidates = free_nodes(problem, ds.x_u, window=where)
     observed = tuple(args.observe.split(",")) if args.observe else names
     if any(n not in names for n in observed):
         raise SystemExit(f"--observe {args.observe}: outputs are {', '.join(names)}")
-    columns = [names.index(n) for n in observed]
     resolve = physics_solver(model, ds.attrs.get("preset") or ck.get("data_preset")) if settings.physics_check else None
     n = min(n, len(ds))
     rows = []
     for start in range(0, n, args.batch):
         idx = list(range(start, min(n, start + args.batch)))
-        obs = []
-        for i in idx:
-            rng, source = np.random.default_rng([args.seed, i]), f"{path.name}[{i}]"
-            u_i = as_components(ds.u[i], ds.grid_u)[:, columns].reshape(*ds.grid_u, len(columns))  # observed outputs
-            sigma = sigma_from_snr(as_components(u_i, ds.grid_u), args.snr)
-            if args.obs_at == "nodes":
-                obs.append(draw_at_nodes(ds.x_u, u_i, args.n_obs, sigma, rng, candidates=candidates,
-                                         outputs=observed, source=source))
-            else:
-                obs.append(draw_at_points(ds.x_u, u_i, args.n_obs, sigma, rng, domain=problem.domain,
-                                          window=where, outputs=observed, source=source))
+        obs = [instance_observations(ds, i, problem=problem, n_obs=args.n_obs, snr=args.snr, seed=args.seed,
+                                     source=f"{path.name}[{i}]", obs_at=args.obs_at, window=where,
+                                     observed=observed, names=names) for i in idx]
         truths = [Truth(ds.a[i], ds.u[i], params=stored_parameters(ds, i)) for i in idx]
         t0 = time.perf_counter()
         results = invert(model, layout, cal, obs, truths, settings, resolve=resolve)

@@ -1,7 +1,7 @@
 """Reference posteriors of many test instances, and DGNO's posterior against them.
 
 Instances i = 0..n-1 of the test split are observed exactly as benchmarks/inverse.py observes them (the same nodes,
-noise and seeds: :func:`dgno.inverse.reference.instance_observations`), and their posterior is computed with the
+noise and seeds: :func:`dgno.inverse.observations.instance_observations`), and their posterior is computed with the
 preset's own prior and finite-difference solver (:mod:`dgno.inverse.reference`: pCN for darcy-pwc, NUTS for
 darcy-trig), each run until R-hat <= 1.05 and ESS >= 200 for the posterior mean of a at every node or --max-minutes.
 
@@ -34,12 +34,13 @@ import torch
 
 from dgno.atomic import atomic_path, write_text
 from dgno.inverse.family import stored_parameters
+from dgno.inverse.observations import instance_observations
 from dgno.inverse.reference import (
     PRESETS,
     ReferenceSettings,
     brier_score,
     check_preset,
-    instance_observations,
+    json_default,
     phase_coverage,
     reference_posterior,
 )
@@ -338,7 +339,7 @@ def main(argv: list[str] | None = None) -> dict:
             probs = {j: rr.fields["phase_prob"] for j, rr in results if "phase_prob" in rr.fields}
             result["dgno"] = args.dgno
             result["comparison"] = compare(rows, truths, probs, dgno, preset)
-        write_text(out / f"reference_{args.name}.json", json.dumps(result, indent=2, default=_json) + "\n")
+        write_text(out / f"reference_{args.name}.json", json.dumps(result, indent=2, default=json_default) + "\n")
         write_text(out / f"reference_{args.name}.md", "\n".join(markdown(result)) + "\n")
         write_fields(out / f"reference_{args.name}.h5", results, {"command": command})
     if "comparison" in result:
@@ -358,13 +359,6 @@ def main(argv: list[str] | None = None) -> dict:
         print("\n".join(markdown(result)))
     return result
 
-
-def _json(v):
-    if isinstance(v, np.ndarray):
-        return v.tolist()
-    if isinstance(v, np.generic):
-        return v.item()
-    raise TypeError(type(v).__name__)
 
 
 if __name__ == "__main__":

@@ -21,12 +21,11 @@ from dgno.config import get_preset
 from dgno.fields import NearestNodeField, TrigCoefficient
 from dgno.fields.base import unit_square_nodes
 from dgno.inverse import reference
-from dgno.inverse.observations import Observations
+from dgno.inverse.observations import Observations, instance_observations
 from dgno.inverse.reference import (
     ObservationOperator,
     ReferenceSettings,
     TrigPosterior,
-    instance_observations,
     phase_coverage,
     reference_posterior,
     two_phase_loglik,

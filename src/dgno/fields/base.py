@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, ClassVar, Protocol, runtime_checkable
 
 import numpy as np
 
@@ -53,3 +53,22 @@ class ParametricFamily(Protocol):
     def evaluate(self, params: Any, x: Any) -> Any:
         """The fields of parameters (n, k) at points (..., d) as torch tensors, differentiably: (n, ...)."""
         ...
+
+
+class TwoParameterFamily:
+    """What the two-parameter families (b1 ~ U(b1_range), b2 ~ U(b2_range), stored as extras/beta1, beta2) share of
+    :class:`ParametricFamily`: the names, the ranges, and the parameters (n, 2) split for broadcasting against points
+    (..., d). Mixed into field samplers that have ``b1_range`` and ``b2_range``; each defines ``evaluate``."""
+
+    parameter_names: ClassVar[tuple[str, ...]] = ("beta1", "beta2")
+    b1_range: tuple[float, float]
+    b2_range: tuple[float, float]
+
+    def parameter_ranges(self) -> dict[str, tuple[float, float]]:
+        return {"beta1": tuple(self.b1_range), "beta2": tuple(self.b2_range)}
+
+    @staticmethod
+    def split(params: Any, x: Any) -> tuple[Any, Any]:
+        """b1, b2 of parameters (n, 2) shaped (n, 1, ..., 1) against points x (..., d)."""
+        lead = (slice(None),) + (None,) * (x.ndim - 1)
+        return params[:, 0][lead], params[:, 1][lead]

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import Any
 
 import numpy as np
 import torch
+
+from dgno.fields.base import TwoParameterFamily
 
 OFFSET = 2.1
 TRAIN_RANGE = (math.pi / 2, 2 * math.pi)  # inferred: see TrigField and docs/darcy_trig.md
@@ -32,7 +34,7 @@ class TrigCoefficient:
 
 
 @dataclass(frozen=True)
-class TrigField:
+class TrigField(TwoParameterFamily):
     """Coefficients a = offset + sin(b1 x) + cos(b2 y) with b1 ~ U(b1_range), b2 ~ U(b2_range), independent.
 
     On [0, 1]^2, a >= offset - 2 = 0.1 for any b (the bound is reached when b1 >= 3 pi / 2 and b2 >= pi), and
@@ -68,14 +70,8 @@ class TrigField:
             "offset": self.offset,
         }
 
-    # the parametric family (dgno.fields.base.ParametricFamily): inversions with a prior on (b1, b2)
-    parameter_names: ClassVar[tuple[str, ...]] = ("beta1", "beta2")
-
-    def parameter_ranges(self) -> dict[str, tuple[float, float]]:
-        return {"beta1": tuple(self.b1_range), "beta2": tuple(self.b2_range)}
-
     def evaluate(self, params: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
-        """a at points x (..., 2) for parameters (n, 2) = (b1, b2): (n, ...), differentiable in both."""
-        lead = (slice(None),) + (None,) * (x.ndim - 1)
-        b1, b2 = params[:, 0][lead], params[:, 1][lead]
+        """a at points x (..., 2) for parameters (n, 2) = (b1, b2): (n, ...), differentiable in both (the
+        parametric family of inversions with a prior on b1, b2)."""
+        b1, b2 = self.split(params, x)
         return self.offset + torch.sin(b1 * x[..., 0]) + torch.cos(b2 * x[..., 1])

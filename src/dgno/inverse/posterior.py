@@ -94,9 +94,8 @@ class LatentPosterior:
     def input(self, theta: Tensor, beta: Tensor) -> Tensor:
         """The input a that the virtual observables read: the prior's own field when it knows one (a family
         prior's exact a(b)), else the decoded mean E[a | beta]. (n, *grid_a)."""
-        if hasattr(self.prior, "input"):
-            return self.prior.input(theta)
-        return self.model.likelihood.mean(self.model.decode_a(beta))
+        a = self.prior.input(theta)
+        return self.model.likelihood.mean(self.model.decode_a(beta)) if a is None else a
 
     def _observations(self, m: int) -> tuple[Tensor, Tensor, Tensor]:
         """Observation points, values and variances repeated for m draws per instance: (m*B, K, ...).
@@ -124,8 +123,8 @@ class LatentPosterior:
         flat = theta.reshape(-1, d)
         beta = self.prior.transform(flat)
         u = self.model.outputs_at(beta, x_u).reshape(s, b, x_u.shape[0], -1)
-        if hasattr(self.prior, "input"):  # a family prior: the exact input of the parameters, and the parameters
-            a = self.prior.input(flat)
+        a = self.prior.input(flat)
+        if a is not None:  # a family prior: the exact input of the parameters, and the parameters
             a = a.reshape(s, b, *a.shape[1:])
             return {"u": u, "a": a, "a_mode": a, "params": self.prior.parameters(theta)}
         out = self.model.decode_a(beta)

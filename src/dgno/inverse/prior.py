@@ -53,6 +53,11 @@ class LatentPrior:
             return (2 * (math.log(2) - theta - torch.nn.functional.softplus(-2 * theta))).sum(-1)
         return -0.5 * (theta**2).sum(-1)
 
+    def input(self, theta: Tensor) -> None:
+        """The input a of theta when the prior knows it exactly (:class:`~dgno.inverse.family.FamilyPrior`); a
+        latent prior does not: the input is decoded from beta."""
+        return None
+
     def transform(self, theta: Tensor) -> Tensor:
         """beta = transform(theta): (..., d) -> (..., d)."""
         if self.kind == "standard":

@@ -41,17 +41,11 @@ from dgno.fields.trig import TrigField
 from dgno.fields.twophase import TwoPhaseField
 from dgno.inverse.observations import (
     Observations,
-    Window,
-    as_components,
-    draw_at_nodes,
-    draw_at_points,
     free_nodes,
-    sigma_from_snr,
 )
 from dgno.inverse.reference_fd import BandedDarcy, nearest_upsample
 from dgno.inverse.reference_mcmc import PCNSettings, converged, convergence, pcn
-from dgno.inverse.run import LEVELS, InstanceResult, Truth, coverage
-from dgno.reference.verify import relative_l2
+from dgno.inverse.run import LEVELS, InstanceResult, Truth, by_level, coverage, parameter_summary, rel_l2_one
 
 PRESETS = ("darcy-pwc", "darcy-trig")  # presets whose prior the reference knows
 DEFAULT_REFINE = {"darcy-pwc": 1, "darcy-trig": 2}  # solver grids 29 x 29 and 57 x 57 (docs/inverse.md)
@@ -396,8 +390,6 @@ def sample_trig(preset, obs: Observations, settings: ReferenceSettings, refine: 
 
 
 # ------------------------------------------------------------------------------------------------- summary
-def _rel_l2(pred: np.ndarray, true: np.ndarray) -> float:
-    return float(relative_l2(np.asarray(pred)[None], np.asarray(true)[None])[0])
 
 
 def phase_coverage(prob: np.ndarray, high: np.ndarray, levels=LEVELS) -> dict[float, float]:
@@ -419,8 +411,6 @@ def brier_score(prob: np.ndarray, high: np.ndarray) -> float:
     return float(np.mean((np.asarray(prob, dtype=float) - np.asarray(high, dtype=float)) ** 2))
 
 
-def _levels(cov: dict[float, float]) -> dict[str, float]:
-    return {str(k): v for k, v in cov.items()}
 
 
 def _intervals(x: np.ndarray) -> np.ndarray:
@@ -459,47 +449,34 @@ def summarise_reference(samples: _Samples, preset, obs: Observations, truth: Tru
     free_u = free_nodes(Darcy(source=preset.source), x_u)
     if truth is not None and truth.u is not None:
         u_true = np.asarray(truth.u, dtype=float).reshape(n, n)
-        s["u_rel_l2"] = _rel_l2(fields["u_mean"], u_true)
+        s["u_rel_l2"] = rel_l2_one(fields["u_mean"], u_true)
         s["outputs_rel_l2"] = {"u": s["u_rel_l2"]}
         hidden = np.setdiff1d(free_u, obs.nodes if obs.nodes is not None else [])
         cov_u = coverage(u_s.reshape(len(u_s), -1)[:, hidden], u_true.reshape(-1)[hidden])
-        s.update({"coverage90_u": cov_u[0.9], "coverage95_u": cov_u[0.95], "coverage_u": _levels(cov_u),
+        s.update({"coverage90_u": cov_u[0.9], "coverage95_u": cov_u[0.95], "coverage_u": by_level(cov_u),
                   "coverage_nodes": int(hidden.size)})
     if truth is not None and truth.a is not None:
         a_true = np.asarray(truth.a, dtype=float).reshape(n, n)
-        s["a_rel_l2"] = _rel_l2(fields["a_mean"], a_true)
+        s["a_rel_l2"] = rel_l2_one(fields["a_mean"], a_true)
         cov_a = coverage(a_s.reshape(len(a_s), -1), a_true.reshape(-1))
-        s.update({"coverage90_a": cov_a[0.9], "coverage_a": _levels(cov_a), "coverage_a_nodes": int(a_true.size)})
+        s.update({"coverage90_a": cov_a[0.9], "coverage_a": by_level(cov_a), "coverage_a_nodes": int(a_true.size)})
         if two_phase:
             f = preset.field
             high_true = a_true > (f.a_lo + f.a_hi) / 2
             prob = fields["phase_prob"]
             s["phase_error_rate"] = float(((prob > 0.5) != high_true).mean())
-            s["a_rel_l2_mode"] = _rel_l2(np.where(prob > 0.5, f.a_hi, f.a_lo), a_true)
+            s["a_rel_l2_mode"] = rel_l2_one(np.where(prob > 0.5, f.a_hi, f.a_lo), a_true)
             s["brier_score"] = brier_score(prob, high_true)
-            s["coverage_a_phase"] = _levels(phase_coverage(prob, high_true))
+            s["coverage_a_phase"] = by_level(phase_coverage(prob, high_true))
     keep = np.linspace(0, len(a_s) - 1, min(max_kept, len(a_s))).round().astype(int)
     out_samples = {"a": a_s[keep].astype(np.float32), "u": u_s[keep].astype(np.float32)}
     if samples.params is not None:
         out_samples["params"] = samples.params[keep]
-        s["parameters"] = _parameter_summary(samples.params, samples.param_names,
+        s["parameters"] = parameter_summary(samples.params, samples.param_names,
                                              truth.params if truth is not None else None)
     return InstanceResult(s, fields, out_samples, obs, truth)
 
 
-def _parameter_summary(draws: np.ndarray, names: tuple[str, ...], truth: dict[str, float] | None) -> dict:
-    """Posterior mean, std and equal-tailed intervals of the parameters (the layout of DGNO's --prior family)."""
-    out = {}
-    for i, name in enumerate(names):
-        x = draws[:, i]
-        q = {str(lv): np.quantile(x, [(1 - lv) / 2, (1 + lv) / 2]).tolist() for lv in LEVELS}
-        entry = {"mean": float(x.mean()), "std": float(x.std()), "intervals": q}
-        if truth is not None and name in truth:
-            true = float(truth[name])
-            entry.update({"true": true, "abs_error": abs(float(x.mean()) - true),
-                          "covered": {k: bool(lo <= true <= hi) for k, (lo, hi) in q.items()}})
-        out[name] = entry
-    return out
 
 
 def reference_posterior(preset, obs: Observations, truth: Truth | None, settings: ReferenceSettings, *,
@@ -516,44 +493,21 @@ def reference_posterior(preset, obs: Observations, truth: Truth | None, settings
     return summarise_reference(samples, preset, obs, truth, time.perf_counter() - t0, refine, settings.max_kept)
 
 
-# ---------------------------------------------------------------------------------------------- observations
-def instance_observations(ds, index: int, *, problem, n_obs: int, snr: float, seed: int, source: str,
-                          obs_at: str = "nodes", window: Window | None = None,
-                          observed: tuple[str, ...] | None = None, names: tuple[str, ...] = ("u",)) -> Observations:
-    """The observations of instance ``index`` of ``ds`` as benchmarks/inverse.py draws them: generator
-    ``np.random.default_rng([seed, index])``, noise from ``snr`` over the instance's observed outputs, n_obs grid nodes
-    among those no hard constraint fixes (in the window) or free points; so that two methods scored on the same
-    instance see the same observations."""
-    observed = tuple(observed or names)
-    columns = [names.index(o) for o in observed]
-    rng = np.random.default_rng([seed, index])
-    u_i = as_components(ds.u[index], ds.grid_u)[:, columns].reshape(*ds.grid_u, len(columns))
-    sigma = sigma_from_snr(as_components(u_i, ds.grid_u), snr)
-    if obs_at == "nodes":
-        candidates = free_nodes(problem, ds.x_u, window=window)
-        return draw_at_nodes(ds.x_u, u_i, n_obs, sigma, rng, candidates=candidates, outputs=observed, source=source)
-    return draw_at_points(ds.x_u, u_i, n_obs, sigma, rng, domain=problem.domain, window=window, outputs=observed,
-                          source=source)
 
 
 # ------------------------------------------------------------------------------------------------------- CLI
 def preset_of(run: str | None, ds) -> str:
     """The preset of a reference inversion: ``run`` as a preset name or a run folder (its data.preset), or the
     data file's; a disagreement is an error."""
-    import yaml
-
     from dgno.config.registry import DATA_PRESETS
+    from dgno.config.schema import load_config
 
     named = None
     if run is not None:
         if run in DATA_PRESETS:
             named = run
         elif (Path(run) / "config.yaml").is_file():
-            try:
-                cfg = yaml.safe_load((Path(run) / "config.yaml").read_text()) or {}
-            except yaml.YAMLError as exc:
-                raise DgnoError(f"{run}/config.yaml: invalid YAML ({exc})") from None
-            named = (cfg.get("data") or {}).get("preset")
+            named = load_config(Path(run) / "config.yaml").data.preset
         else:
             raise DgnoError(f"{run}: neither a preset ({', '.join(PRESETS)}) nor a run folder (no config.yaml)")
     in_file = ds.attrs.get("preset") if ds is not None else None
@@ -600,11 +554,12 @@ def run_reference(args) -> dict:
                    true_a=truth.a if truth is not None else None, true_u=truth.u if truth is not None else None,
                    names=("u",), obs_y=obs.y, title=f"{label}: {len(obs)} observations, reference "
                    f"({result.summary['method']}, {'converged' if result.summary['converged'] else 'NOT converged'})")
-    write_text_atomic(out / "summary.json", json.dumps(result.summary, indent=2, default=_json) + "\n")
+    write_text_atomic(out / "summary.json", json.dumps(result.summary, indent=2, default=json_default) + "\n")
     return result.summary
 
 
-def _json(v):
+def json_default(v):
+    """json.dumps' default for numpy arrays and scalars."""
     if isinstance(v, np.ndarray):
         return v.tolist()
     if isinstance(v, np.generic):

@@ -135,7 +135,7 @@ def sample_posterior(posterior: LatentPosterior, settings: InverseSettings, *, p
 
 
 # ------------------------------------------------------------------------------------------- metrics
-def _rel_l2(pred: np.ndarray, true: np.ndarray) -> float:
+def rel_l2_one(pred: np.ndarray, true: np.ndarray) -> float:
     """One field's relative L2 error (the per-sample metric of the reference module)."""
     return float(relative_l2(np.asarray(pred)[None], np.asarray(true)[None])[0])
 
@@ -149,7 +149,7 @@ def coverage(samples: np.ndarray, truth: np.ndarray, levels=LEVELS) -> dict[floa
     return out
 
 
-def _levels(cov: dict[float, float]) -> dict[str, float]:
+def by_level(cov: dict[float, float]) -> dict[str, float]:
     return {str(k): v for k, v in cov.items()}
 
 
@@ -191,8 +191,7 @@ def summarise(
     theta = draws.flat  # (N, B, d)
     rng = np.random.default_rng(settings.seed + 104729)
     sigma_u = cal.model_error_nodes() if settings.model_error else np.zeros((n_u, n_c))  # (n_u, C)
-    family = hasattr(posterior.prior, "input")  # a is the family's exact field of its parameters: no decoder error
-    sigma_a = cal.a_error if settings.model_error and cal.a_error is not None and not family else 0.0
+    sigma_a = cal.a_error if settings.model_error and cal.a_error is not None else 0.0
     n_draws = theta.shape[0]
     keep = np.linspace(0, n_draws - 1, min(max_kept, n_draws)).round().astype(int)
     results = []
@@ -200,7 +199,8 @@ def summarise(
         f = _push_forward(posterior, theta[:, b : b + 1], x_u)
         u_s, a_s = f["u"], f["a"]  # (N, n_u, C), (N, *grid_a)
         u_pred = u_s + sigma_u * rng.standard_normal(u_s.shape)  # predictive: + the model's own error
-        a_pred = a_s + sigma_a * rng.standard_normal(a_s.shape)
+        exact = "params" in f  # a family prior's a is the exact field of its parameters: no decoder error
+        a_pred = a_s + (0.0 if exact else sigma_a) * rng.standard_normal(a_s.shape)
         a_lo, a_hi = np.quantile(a_pred, [0.025, 0.975], axis=0)
         out = {
             "a_mean": a_s.mean(0), "a_std": a_s.std(0), "a_pred_std": a_pred.std(0), "a_lower": a_lo, "a_upper": a_hi,
@@ -217,33 +217,33 @@ def summarise(
         t = truths[b] if b < len(truths) else None
         if t is not None and t.u is not None:
             u_true = as_components(t.u, grid_u)  # (n_u, C)
-            s["u_rel_l2"] = _rel_l2(u_s.mean(0), u_true)
-            s["outputs_rel_l2"] = {n: _rel_l2(u_s.mean(0)[:, c], u_true[:, c]) for c, n in enumerate(names)}
+            s["u_rel_l2"] = rel_l2_one(u_s.mean(0), u_true)
+            s["outputs_rel_l2"] = {n: rel_l2_one(u_s.mean(0)[:, c], u_true[:, c]) for c, n in enumerate(names)}
             hidden = np.setdiff1d(free_u, o.nodes if o.nodes is not None else [])
             cov_pred = coverage(u_pred[:, hidden], u_true[hidden])
             s.update({"coverage90_u": cov_pred[0.9], "coverage95_u": cov_pred[0.95],
-                      "coverage_u": _levels(cov_pred),
-                      "coverage_u_latent_only": _levels(coverage(u_s[:, hidden], u_true[hidden])),
+                      "coverage_u": by_level(cov_pred),
+                      "coverage_u_latent_only": by_level(coverage(u_s[:, hidden], u_true[hidden])),
                       "coverage_nodes": int(hidden.size)})
             if n_c > 1:
-                s["coverage_outputs"] = {n: _levels(coverage(u_pred[:, hidden, c], u_true[hidden, c]))
+                s["coverage_outputs"] = {n: by_level(coverage(u_pred[:, hidden, c], u_true[hidden, c]))
                                          for c, n in enumerate(names)}
         if t is not None and t.a is not None:
-            s["a_rel_l2"] = _rel_l2(out["a_mean"], t.a)
+            s["a_rel_l2"] = rel_l2_one(out["a_mean"], t.a)
             if phases:
                 lik = model.likelihood
                 phase = out["phase_prob"] > 0.5
                 s["phase_error_rate"] = float((phase != lik.is_high(t.a)).mean())
-                s["a_rel_l2_mode"] = _rel_l2(np.where(phase, lik.a_hi, lik.a_lo), t.a)
+                s["a_rel_l2_mode"] = rel_l2_one(np.where(phase, lik.a_hi, lik.a_lo), t.a)
             else:  # intervals of a continuous input (two-phase inputs: the phase error says more)
                 flat = (slice(None), free_a)
                 cov_a = coverage(a_pred.reshape(n_draws, -1)[flat], t.a.reshape(-1)[free_a])
-                s.update({"coverage90_a": cov_a[0.9], "coverage_a": _levels(cov_a),
-                          "coverage_a_latent_only": _levels(coverage(a_s.reshape(n_draws, -1)[flat],
+                s.update({"coverage90_a": cov_a[0.9], "coverage_a": by_level(cov_a),
+                          "coverage_a_latent_only": by_level(coverage(a_s.reshape(n_draws, -1)[flat],
                                                                      t.a.reshape(-1)[free_a])),
                           "coverage_a_nodes": int(free_a.size)})
         if "params" in f:
-            s["parameters"] = _parameter_summary(f["params"], posterior.prior.names,
+            s["parameters"] = parameter_summary(f["params"], posterior.prior.names,
                                                  t.params if t is not None else None)
         a_for_check = f["a_mode"] if phases else a_s
         s.update(physics_check(u_s, a_for_check, resolve, settings.physics_check))
@@ -256,9 +256,10 @@ def summarise(
     return results
 
 
-def _parameter_summary(draws: np.ndarray, names: tuple[str, ...], truth: dict[str, float] | None) -> dict:
-    """Posterior mean, std and equal-tailed intervals of a family's parameters (draws (S, k)), with the truth, its
-    relative error and whether each interval covers it when the truth is known."""
+def parameter_summary(draws: np.ndarray, names: tuple[str, ...], truth: dict[str, float] | None) -> dict:
+    """Posterior mean, std and equal-tailed intervals of a family's parameters (draws (S, k)), with the truth, the
+    absolute error of the mean and whether each interval covers it when the truth is known (DGNO's --prior family
+    and the reference posterior alike)."""
     out = {}
     for i, name in enumerate(names):
         x = draws[:, i]

@@ -31,12 +31,14 @@ import functools
 import math
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, replace
-from typing import Any, ClassVar
+from typing import Any
 
 import numpy as np
 import scipy.sparse
 import scipy.sparse.linalg
 import torch
+
+from dgno.fields.base import TwoParameterFamily
 
 MU = 0.01
 CHANNEL = (2.0, 1.0)  # length (x) and height (y) of the channel [0, 2] x [0, 1]
@@ -458,7 +460,7 @@ class InflowProfile:
 
 
 @dataclass(frozen=True)
-class InflowProfileField:
+class InflowProfileField(TwoParameterFamily):
     """Inflow profiles with b1 ~ U(b1_range) and b2 ~ U(b2_range), independent."""
 
     b1_range: tuple[float, float] = (1.0, 4.0)
@@ -484,16 +486,10 @@ class InflowProfileField:
             "b2_range": list(self.b2_range),
         }
 
-    # the parametric family (dgno.fields.base.ParametricFamily): inversions with a prior on (b1, b2)
-    parameter_names: ClassVar[tuple[str, ...]] = ("beta1", "beta2")
-
-    def parameter_ranges(self) -> dict[str, tuple[float, float]]:
-        return {"beta1": tuple(self.b1_range), "beta2": tuple(self.b2_range)}
-
     def evaluate(self, params: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
-        """a at points x (..., 2) (uses y) for parameters (n, 2) = (b1, b2): (n, ...), differentiable in both."""
-        lead = (slice(None),) + (None,) * (x.ndim - 1)
-        b1, b2 = params[:, 0][lead], params[:, 1][lead]
+        """a at points x (..., 2) (uses y) for parameters (n, 2) = (b1, b2): (n, ...), differentiable in both (the
+        parametric family of inversions with a prior on b1, b2)."""
+        b1, b2 = self.split(params, x)
         y = x[..., 1]
         return 2.0 * torch.sin(math.pi * y) * (1.0 + torch.sin(b1 * y) + torch.cos(b2 * y))
 
