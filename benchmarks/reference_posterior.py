@@ -27,6 +27,7 @@ import platform
 import time
 from dataclasses import asdict
 from pathlib import Path
+from types import SimpleNamespace
 
 import h5py
 import numpy as np
@@ -77,6 +78,30 @@ def write_fields(path: Path, results: list[tuple[int, object]], attrs: dict) -> 
             g.create_dataset("true_u", data=r.truth.u)
             g.create_dataset("obs_nodes", data=r.obs.nodes)
             g.create_dataset("obs_y", data=r.obs.y[:, 0])
+
+
+def read_previous(json_path: Path, h5_path: Path, args) -> tuple[list[dict], dict[int, object]]:
+    """The instances an earlier run of the same name finished: their rows and stored fields (for --resume).
+
+    Only a run with the same preset, observations (--n-obs, --snr, --seed) and sampler settings is reused; anything
+    else is a different posterior and stops with the setting that differs."""
+    if not json_path.exists() or not h5_path.exists():
+        return [], {}
+    old = json.loads(json_path.read_text())
+    same = ("preset", "data_dir", "n_obs", "snr", "seed", "chains", "refine", "max_minutes", "rhat_max", "ess_min")
+    for k in same:
+        if old.get("args", {}).get(k) != getattr(args, k):
+            raise SystemExit(f"{json_path}: --resume needs the same --{k.replace('_', '-')} as the earlier run "
+                             f"({old.get('args', {}).get(k)!r}, now {getattr(args, k)!r}); pick another --name")
+    stored: dict[int, object] = {}
+    with h5py.File(h5_path, "r") as h:
+        for key, g in h.get("test", {}).items():
+            fields = {k: g[k][()] for k in FIELDS if k in g}
+            truth = SimpleNamespace(a=g["true_a"][()], u=g["true_u"][()])
+            obs = SimpleNamespace(nodes=g["obs_nodes"][()], y=g["obs_y"][()][:, None])
+            stored[int(key)] = SimpleNamespace(fields=fields, truth=truth, obs=obs)
+    rows = [r for r in old.get("instances", []) if r["index"] in stored]
+    return rows, {r["index"]: stored[r["index"]] for r in rows}
 
 
 # ------------------------------------------------------------------------------------------------ comparison
@@ -287,6 +312,9 @@ def main(argv: list[str] | None = None) -> dict:
     p.add_argument("--dgno", default=None, help="benchmarks/inverse.py's JSON on the same instances and observations")
     p.add_argument("--name", required=True, help="results go to <results-dir>/reference_<name>.{json,md,h5}")
     p.add_argument("--results-dir", default=str(ROOT / "benchmarks/results"))
+    p.add_argument("--resume", action="store_true",
+                   help="keep the instances an earlier run of this --name finished (same observations and settings) "
+                        "and compute only the others; with --dgno, adds DGNO's side to a finished reference run")
     p.add_argument("--quiet", action="store_true")
     args = p.parse_args(argv)
     torch.set_num_threads(args.threads)
@@ -300,29 +328,39 @@ def main(argv: list[str] | None = None) -> dict:
     out.mkdir(parents=True, exist_ok=True)
     command = "python benchmarks/reference_posterior.py " + " ".join(
         f"--{k.replace('_', '-')}" + ("" if v is True else f" {v}") for k, v in vars(args).items()
-        if k != "results_dir" and v not in (None, False))
+        if k not in ("results_dir", "resume") and v not in (None, False))
     two_phase = hasattr(preset.field, "a_hi")
     stop = range(args.start, min(args.start + args.n, len(ds)))
     rows, results = [], []
+    done: dict[int, object] = {}
+    if args.resume:
+        old_rows, done = read_previous(out / f"reference_{args.name}.json", out / f"reference_{args.name}.h5", args)
+        old_rows = {r["index"]: r for r in old_rows}
     result: dict = {}
     means = _inverse_benchmark().means
     for i in stop:
-        obs = instance_observations(ds, i, problem=problem, n_obs=args.n_obs, snr=args.snr, seed=args.seed,
-                                    source=f"{data.name}[{i}]")
-        truth = Truth(ds.a[i], ds.u[i], f"{data.name}[{i}]", stored_parameters(ds, i))
         settings = ReferenceSettings(chains=args.chains, seed=args.seed * 10007 + i, refine=args.refine,
                                      max_seconds=60 * args.max_minutes, rhat_max=args.rhat_max, ess_min=args.ess_min)
-        progress = None if args.quiet else (lambda line, i=i: print(f"  [{i}] {line}", flush=True))
-        t0 = time.perf_counter()
-        r = reference_posterior(preset, obs, truth, settings, progress=progress)
-        wall = time.perf_counter() - t0
-        rows.append({"split": "test", "index": i, "wall_seconds": wall, **_scalar_row(r.summary)})
-        results.append((i, r))
-        s = r.summary
-        print(f"test {i}: {'converged' if s['converged'] else 'NOT converged'} in {wall:.1f} s, "
-              f"R-hat {s['rhat_max']:.3f}, ESS {s['ess_min']:.0f}, a {s['a_rel_l2']:.4f}, u {s['u_rel_l2']:.4f}"
-              + (f", phase error {s['phase_error_rate']:.4f}, Brier {s['brier_score']:.4f}" if two_phase else ""),
-              flush=True)
+        if i in done:
+            rows.append(old_rows[i])
+            results.append((i, done[i]))
+            print(f"test {i}: kept from the earlier run ({old_rows[i]['wall_seconds']:.1f} s)", flush=True)
+        else:
+            obs = instance_observations(ds, i, problem=problem, n_obs=args.n_obs, snr=args.snr, seed=args.seed,
+                                        source=f"{data.name}[{i}]")
+            truth = Truth(ds.a[i], ds.u[i], f"{data.name}[{i}]", stored_parameters(ds, i))
+            progress = None if args.quiet else (lambda line, i=i: print(f"  [{i}] {line}", flush=True))
+            t0 = time.perf_counter()
+            r = reference_posterior(preset, obs, truth, settings, progress=progress)
+            wall = time.perf_counter() - t0
+            rows.append({"split": "test", "index": i, "wall_seconds": wall, **_scalar_row(r.summary)})
+            results.append((i, r))
+            s = r.summary
+            print(f"test {i}: {'converged' if s['converged'] else 'NOT converged'} in {wall:.1f} s, "
+                  f"R-hat {s['rhat_max']:.3f}, ESS {s['ess_min']:.0f}, a {s['a_rel_l2']:.4f}, u {s['u_rel_l2']:.4f}"
+                  + (f", phase error {s['phase_error_rate']:.4f}, Brier {s['brier_score']:.4f}" if two_phase else ""),
+                  flush=True)
+        s = rows[-1]
         summary = means(rows)
         summary["converged_fraction"] = float(np.mean([r_["converged"] for r_ in rows]))
         summary["coverage_a_phase"] = ({str(lv): float(np.mean([r_["coverage_a_phase"][str(lv)] for r_ in rows]))

@@ -382,3 +382,36 @@ def test_benchmark_script_writes_reference_and_comparison(pwc_file, tmp_path, mo
         script.main(["--preset", "darcy-pwc", "--data-dir", str(pwc_file.parent), "--n", "1", "--n-obs", "30",
                      "--max-minutes", "0.01", "--name", "tiny2", "--results-dir", str(tmp_path), "--quiet",
                      "--dgno", str(dgno)])
+
+
+def test_benchmark_script_resume_adds_dgno_without_recomputing(pwc_file, tmp_path, monkeypatch):
+    script = _module("reference_posterior")
+    monkeypatch.setattr(script, "ReferenceSettings", functools.partial(ReferenceSettings, warmup=120))
+    from dgno.reference import load_h5
+
+    base = ["--preset", "darcy-pwc", "--data-dir", str(pwc_file.parent), "--n-obs", "30", "--max-minutes", "0.02",
+            "--name", "res", "--results-dir", str(tmp_path), "--quiet"]
+    first = script.main(base + ["--n", "1"])
+    ds = load_h5(pwc_file)
+    rows = []
+    for i in range(2):
+        o = instance_observations(ds, i, problem=Darcy(), n_obs=30, snr=25.0, seed=0, source="x")
+        rows.append({"split": "test", "index": i, "n_obs": 30, "sigma": float(o.sigma[0]), "a_rel_l2": 0.2,
+                     "u_rel_l2": 0.03, "seconds": 2.0, "phase_prob": np.full((29, 29), 0.4).tolist()})
+    dgno = tmp_path / "inverse_x.json"
+    dgno.write_text(json.dumps({"settings": {"seed": 0}, "instances": rows}))
+    calls = []
+    real = script.reference_posterior
+    monkeypatch.setattr(script, "reference_posterior", lambda *a, **k: calls.append(a) or real(*a, **k))
+    res = script.main(base + ["--n", "2", "--resume", "--dgno", str(dgno)])
+    assert len(calls) == 1  # instance 0 kept, only instance 1 computed
+    assert res["instances"][0] == first["instances"][0]
+    assert res["comparison"]["n"] == 2
+    kept = res["comparison"]["instances"][0]
+    assert kept["a_rel_l2_reference"] == first["instances"][0]["a_rel_l2"]
+    assert kept["brier_dgno"] == pytest.approx(script.brier_score(np.full((29, 29), 0.4),
+                                                                  ds.a[0].reshape(29, 29) > 7.5))
+    with h5py.File(tmp_path / "reference_res.h5", "r") as h:
+        assert sorted(h["test"]) == ["0", "1"]
+    with pytest.raises(SystemExit, match="same --snr"):  # other observations are another posterior
+        script.main(base + ["--n", "2", "--resume", "--snr", "20"])
