@@ -391,7 +391,7 @@ def test_benchmark_script_resume_adds_dgno_without_recomputing(pwc_file, tmp_pat
 
     base = ["--preset", "darcy-pwc", "--data-dir", str(pwc_file.parent), "--n-obs", "30", "--max-minutes", "0.02",
             "--name", "res", "--results-dir", str(tmp_path), "--quiet"]
-    first = script.main(base + ["--n", "1"])
+    first = script.main([*base, "--n", "1"])
     ds = load_h5(pwc_file)
     rows = []
     for i in range(2):
@@ -403,7 +403,7 @@ def test_benchmark_script_resume_adds_dgno_without_recomputing(pwc_file, tmp_pat
     calls = []
     real = script.reference_posterior
     monkeypatch.setattr(script, "reference_posterior", lambda *a, **k: calls.append(a) or real(*a, **k))
-    res = script.main(base + ["--n", "2", "--resume", "--dgno", str(dgno)])
+    res = script.main([*base, "--n", "2", "--resume", "--dgno", str(dgno)])
     assert len(calls) == 1  # instance 0 kept, only instance 1 computed
     assert res["instances"][0] == first["instances"][0]
     assert res["comparison"]["n"] == 2
@@ -414,4 +414,4 @@ def test_benchmark_script_resume_adds_dgno_without_recomputing(pwc_file, tmp_pat
     with h5py.File(tmp_path / "reference_res.h5", "r") as h:
         assert sorted(h["test"]) == ["0", "1"]
     with pytest.raises(SystemExit, match="same --snr"):  # other observations are another posterior
-        script.main(base + ["--n", "2", "--resume", "--snr", "20"])
+        script.main([*base, "--n", "2", "--resume", "--snr", "20"])

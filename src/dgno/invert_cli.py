@@ -67,8 +67,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--prior", default=None, choices=["fitted", "standard", "box", "family"],
                    help="latent prior (default: fitted for tanh encoders, standard for Gaussian encoders); family: "
                         "a uniform prior on the parameters of the preset's input family (darcy-trig, stokes-cylinder)")
-    p.add_argument("--no-model-error", action="store_true",
-                   help="do not add the forward model's validation error to the noise variance")
+    p.add_argument("--model-error", default="independent", choices=["independent", "correlated", "off"],
+                   help="the forward model's validation error in the likelihood and the predictive intervals: "
+                        "independent per point, correlated in space (a Gaussian field fitted on the validation "
+                        "errors, kriged from the residuals at the observations), or off")
+    p.add_argument("--no-model-error", action="store_true", help="the same as --model-error off")
     p.add_argument("--physics-check", type=int, default=8,
                    help="posterior draws re-solved with the data preset's reference solver (0: none)")
     p.add_argument("--quadrature", default=None, choices=["grid", "gauss"],
@@ -195,7 +198,8 @@ def run_invert(args: argparse.Namespace) -> dict:
 
     settings = InverseSettings(
         method=args.method, draws=args.draws or (250 if args.method == "nuts" else 500), warmup=args.warmup,
-        chains=args.chains, seed=args.seed, pde_weight=args.pde_weight, model_error=not args.no_model_error,
+        chains=args.chains, seed=args.seed, pde_weight=args.pde_weight,
+        model_error="off" if args.no_model_error else args.model_error,
         max_tree_depth=args.max_tree_depth, physics_check=args.physics_check, quadrature=args.quadrature,
         quadrature_n=args.quadrature_n)
     if args.threads:

@@ -4,7 +4,9 @@
 * the forward model's own error: the per-node RMS over the validation split of G(enc(a)) - u for every output
   (sigma_model, (*grid_u, C)) and of the decoded input E[a | enc(a)] - a (sigma_a, (*grid_a)). Inverting with
   sigma_model in the likelihood (variance sigma^2 + sigma_model^2) and both in the predictive intervals keeps
-  the posterior from being more certain than the network is accurate.
+  the posterior from being more certain than the network is accurate;
+* the correlation of that error in space (:mod:`dgno.inverse.model_error`), fitted to the same validation errors,
+  for ``--model-error correlated``.
 
 Both are stored in ``RUN/inverse_<checkpoint>.pt`` and reused. Any grid works: the RMS fields live on the data's
 nodes and are read between them by :func:`dgno.inverse.grids.interpolate`.
@@ -23,6 +25,7 @@ from dgno.atomic import atomic_path
 from dgno.errors import DgnoError
 from dgno.evaluate.metrics import predict_dataset
 from dgno.inverse.grids import interpolate
+from dgno.inverse.model_error import CorrelatedError, fit_correlated_error
 from dgno.inverse.prior import LatentPrior, choose_prior
 from dgno.models import DGNO
 from dgno.reference.dataset import load_h5
@@ -35,6 +38,7 @@ class Calibration:
     x_u: np.ndarray  # (*grid_u, d)
     source: dict  # where they came from
     a_error: np.ndarray | None = None  # (*grid_a) RMS error of the decoded input at the input nodes
+    correlated: CorrelatedError | None = None  # the spatial correlation of the outputs' model error
 
     @property
     def grid_u(self) -> tuple[int, ...]:
@@ -53,13 +57,20 @@ class Calibration:
     def state(self) -> dict:
         return {"prior": self.prior.state(), "model_error": torch.from_numpy(self.model_error),
                 "x_u": torch.from_numpy(self.x_u), "source": self.source,
-                "a_error": None if self.a_error is None else torch.from_numpy(self.a_error)}
+                "a_error": None if self.a_error is None else torch.from_numpy(self.a_error),
+                "correlated": None if self.correlated is None else self.correlated.state()}
 
     @classmethod
     def from_state(cls, s: dict) -> Calibration:
         a_error = s.get("a_error")
         return cls(LatentPrior.from_state(s["prior"]), s["model_error"].numpy(), s["x_u"].numpy(), s["source"],
-                   None if a_error is None else a_error.numpy())
+                   None if a_error is None else a_error.numpy(), CorrelatedError.from_state(s.get("correlated")))
+
+
+def model_errors(model: DGNO, a: np.ndarray, u: np.ndarray, x_u: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The errors themselves, per sample: G(enc(a)) - u (N, *grid_u[, C]) and E[a | enc(a)] - a (N, *grid_a)."""
+    pred = predict_dataset(model, torch.from_numpy(a), torch.from_numpy(x_u))
+    return pred["u"].double().numpy() - u, pred["a_mean"].double().numpy() - a
 
 
 def model_error_fields(model: DGNO, a: np.ndarray, u: np.ndarray, x_u: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -67,9 +78,7 @@ def model_error_fields(model: DGNO, a: np.ndarray, u: np.ndarray, x_u: np.ndarra
 
     a (N, *grid_a), u (N, *grid_u[, C]) on x_u (*grid_u, d) -> ((*grid_u[, C]), (*grid_a)).
     """
-    pred = predict_dataset(model, torch.from_numpy(a), torch.from_numpy(x_u))
-    err_u = pred["u"].double().numpy() - u
-    err_a = pred["a_mean"].double().numpy() - a
+    err_u, err_a = model_errors(model, a, u, x_u)
     return np.sqrt((err_u**2).mean(0)), np.sqrt((err_a**2).mean(0))
 
 
@@ -88,7 +97,7 @@ def calibrate(model: DGNO, *, run: str | os.PathLike, checkpoint: str, data_dir:
             cal = Calibration.from_state(torch.load(path, weights_only=True))
         except Exception:
             cal = None
-        if cal is not None and cal.prior.kind == kind and cal.a_error is not None:
+        if cal is not None and cal.prior.kind == kind and cal.a_error is not None and cal.correlated is not None:
             return cal
     data_dir = Path(data_dir)
     files = {s: data_dir / f"{s}.h5" for s in ("train", "val")}
@@ -102,10 +111,12 @@ def calibrate(model: DGNO, *, run: str | os.PathLike, checkpoint: str, data_dir:
         train = load_h5(files["train"], read_u=False)
         encoded = predict_dataset(model, torch.from_numpy(train.a), torch.from_numpy(train.x_u))["beta"]
     latent = choose_prior(kind, variational=model.variational, encoded=encoded, dim=latent_dim(model))
-    err_u, err_a = model_error_fields(model, val.a, val.u, val.x_u)
+    errors_u, errors_a = model_errors(model, val.a, val.u, val.x_u)
+    err_u, err_a = np.sqrt((errors_u**2).mean(0)), np.sqrt((errors_a**2).mean(0))
+    correlated = fit_correlated_error(val.x_u, errors_u, err_u)
     cal = Calibration(latent, err_u, val.x_u.astype(float),
                       {"train": str(files["train"]), "val": str(files["val"]), "checkpoint": checkpoint,
-                       "n_val": len(val)}, err_a)
+                       "n_val": len(val)}, err_a, correlated)
     with atomic_path(path) as tmp:
         torch.save(cal.state(), tmp)
     return cal

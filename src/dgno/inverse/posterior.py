@@ -6,7 +6,9 @@ any of a vector problem's) at free points x_k (B instances, K points each):
     log p(y | beta) = -sum_k sum_c (y_kc - G_c(beta)(x_k))^2 / (2 v_kc),   v_kc = sigma_c^2 + sigma_model,c(x_k)^2
 
 where sigma_model is the forward model's own error (estimated on the validation split; zero to switch it
-off). The virtual observables are the PDE's weak residuals with the decoded input a = E[a | beta]:
+off). With a correlated model error (:mod:`dgno.inverse.model_error`) the misfit is -r^T S^-1 r / 2 with the
+residuals r of each instance stacked output by output and S = sigma^2 I + K_oo given by its Cholesky factor.
+The virtual observables are the PDE's weak residuals with the decoded input a = E[a | beta]:
 
     log p(0 | r) = -w * sum_t (lambda_t / 2) R_t(G(beta), G_a(beta))
 
@@ -38,9 +40,12 @@ class LatentPosterior:
         *,
         pde_weight: float = 1.0,
         components: tuple[int, ...] | None = None,
+        noise_chol: Tensor | None = None,
     ) -> None:
         """x_obs (B, K, d); y_obs and noise_var (B, K, C), the C observed outputs ``components`` (indices into
-        ``model.output_names``; default the first C); (B, K) is one output."""
+        ``model.output_names``; default the first C); (B, K) is one output. ``noise_chol`` (B, C K, C K): the lower
+        Cholesky factor of each instance's full noise covariance (residuals ordered output by output), which then
+        replaces the diagonal noise_var in the misfit."""
         if y_obs.ndim == 2:
             y_obs = y_obs[..., None]
         if noise_var.ndim == 2:
@@ -59,6 +64,13 @@ class LatentPosterior:
         self.x_obs, self.y_obs, self.noise_var = (t.to(p.device, p.dtype) for t in (x_obs, y_obs, noise_var))
         self.points = points
         self.pde_weight = float(pde_weight)
+        self.noise_chol = None
+        if noise_chol is not None:
+            n = y_obs.shape[1] * y_obs.shape[2]
+            if tuple(noise_chol.shape) != (y_obs.shape[0], n, n):
+                raise ValueError(f"noise_chol must be (B, C K, C K) = {(y_obs.shape[0], n, n)}, "
+                                 f"got {tuple(noise_chol.shape)}")
+            self.noise_chol = noise_chol.to(p.device, p.dtype)
         self._repeated: dict[int, tuple[Tensor, Tensor, Tensor]] = {}
         for q in model.parameters():
             q.requires_grad_(False)
@@ -81,8 +93,13 @@ class LatentPosterior:
         beta = self.prior.transform(flat)
         x, y, var = self._observations(m)
         u = self.model.outputs_at_batch(beta, x)[..., list(self.components)]  # (M*B, K, C)
-        misfit = (u - y) ** 2 / var  # (M*B, K, C)
-        out = {"prior": self.prior.log_prob(flat), "obs": -0.5 * misfit.sum((-2, -1))}
+        if self.noise_chol is None:
+            misfit = ((u - y) ** 2 / var).sum((-2, -1))  # (M*B,)
+        else:  # r^T S^-1 r = |L^-1 r|^2, residuals output by output
+            r = (u - y).transpose(-1, -2).reshape(m, self.n_instances, -1, 1)  # (M, B, C K, 1)
+            z = torch.linalg.solve_triangular(self.noise_chol, r, upper=False)
+            misfit = (z**2).sum((-2, -1)).reshape(-1)
+        out = {"prior": self.prior.log_prob(flat), "obs": -0.5 * misfit}
         if self.points is not None and self.pde_weight > 0:
             a_nodes = self.input(flat, beta)  # (M*B, *grid)
             terms = self.model.physics_terms(beta, a_nodes, self.points)

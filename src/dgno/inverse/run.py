@@ -21,6 +21,7 @@ import torch
 from dgno.atomic import atomic_path
 from dgno.errors import DgnoError
 from dgno.inverse.calibration import Calibration
+from dgno.inverse.model_error import kriging, observation_covariance
 from dgno.inverse.observations import Observations, as_components, check_in_domain, fixed_by_constraint, free_nodes
 from dgno.inverse.physics_check import physics_check
 from dgno.inverse.posterior import LatentPosterior
@@ -31,6 +32,7 @@ from dgno.reference.verify import relative_l2
 from dgno.weak import WeakLayout
 
 METHODS = ("nuts", "map")
+MODEL_ERRORS = ("independent", "correlated", "off")
 LEVELS = (0.5, 0.8, 0.9, 0.95, 0.99)
 
 
@@ -42,7 +44,10 @@ class InverseSettings:
     chains: int = 2
     seed: int = 0
     pde_weight: float = 1.0  # w in front of the virtual observables (1 = the training likelihood)
-    model_error: bool = True  # add the forward model's validation RMS to the noise variance
+    # the forward model's own error (validation RMS) in the likelihood and the predictive draws: "independent" per
+    # point, "correlated" in space (a Gaussian field fitted on the validation errors, kriged in the predictive),
+    # or "off"; True / False mean "independent" / "off"
+    model_error: str | bool = "independent"
     max_tree_depth: int = 8
     full_mass: bool = False
     map_starts: int = 4
@@ -52,6 +57,10 @@ class InverseSettings:
     quadrature_n: int | None = None
 
     def __post_init__(self) -> None:
+        if isinstance(self.model_error, bool):
+            object.__setattr__(self, "model_error", "independent" if self.model_error else "off")
+        if self.model_error not in MODEL_ERRORS:
+            raise DgnoError(f"--model-error must be one of {', '.join(MODEL_ERRORS)}, got {self.model_error!r}")
         if self.method not in METHODS:
             raise DgnoError(f"--method must be one of {', '.join(METHODS)}, got {self.method!r}")
         for name in ("draws", "chains", "map_starts", "map_steps", "max_tree_depth"):
@@ -102,11 +111,19 @@ def build_posterior(model: DGNO, layout: WeakLayout, cal: Calibration, obs: list
     points = layout.sample(g, device=p.device, dtype=p.dtype)
     x = torch.tensor(np.stack([o.x for o in obs]), dtype=p.dtype)  # (B, K, d)
     y = torch.tensor(np.stack([o.y for o in obs]), dtype=p.dtype)  # (B, K, C)
-    var = np.stack([np.broadcast_to(o.sigma**2, o.y.shape)  # sigma (C,) per component, the same at every point
-                    + (cal.model_error_at(o.x)[:, components] ** 2 if settings.model_error else 0.0)
-                    for o in obs])  # (B, K, C)
+    noise = [np.broadcast_to(o.sigma**2, o.y.shape) for o in obs]  # sigma (C,) per component, alike at every point
+    chol = None
+    if settings.model_error == "correlated":
+        if cal.correlated is None:
+            raise DgnoError("--model-error correlated needs the calibration's fitted correlation (recompute it)")
+        cov = [observation_covariance(cal.correlated, o.x, cal.model_error_at(o.x)[:, components], v, components)
+               for o, v in zip(obs, noise, strict=True)]
+        chol = torch.tensor(np.stack([np.linalg.cholesky(c) for c in cov]), dtype=p.dtype)
+    with_error = settings.model_error != "off"
+    var = np.stack([v + (cal.model_error_at(o.x)[:, components] ** 2 if with_error else 0.0)
+                    for o, v in zip(obs, noise, strict=True)])  # (B, K, C): the diagonal of the covariance
     return LatentPosterior(model, cal.prior, x, y, torch.tensor(var, dtype=p.dtype), points,
-                           pde_weight=settings.pde_weight, components=components)
+                           pde_weight=settings.pde_weight, components=components, noise_chol=chol)
 
 
 def sample_posterior(posterior: LatentPosterior, settings: InverseSettings, *, progress: bool = False) -> Draws:
@@ -153,6 +170,18 @@ def by_level(cov: dict[float, float]) -> dict[str, float]:
     return {str(k): v for k, v in cov.items()}
 
 
+@torch.no_grad()
+def _outputs_at(posterior: LatentPosterior, theta: torch.Tensor, x: np.ndarray, chunk: int = 100) -> np.ndarray:
+    """Every output of one instance's draws theta (S, 1, d) at the points x (K, d): (S, K, C)."""
+    p = posterior.prior.mean
+    xt = torch.tensor(x, dtype=p.dtype, device=p.device)
+    parts = []
+    for start in range(0, theta.shape[0], chunk):
+        beta = posterior.prior.transform(theta[start : start + chunk, 0])
+        parts.append(posterior.model.outputs_at(beta, xt).double().cpu())
+    return torch.cat(parts).numpy()
+
+
 def _push_forward(posterior: LatentPosterior, theta: torch.Tensor, x_u: torch.Tensor, chunk: int = 100) -> dict:
     """Fields of one instance's draws theta (S, 1, d), chunk by chunk: 'u' (S, n_u, C), 'a' (S, *grid_a), ..."""
     parts: dict[str, list[torch.Tensor]] = {}
@@ -175,8 +204,10 @@ def summarise(
 ) -> list[InstanceResult]:
     """Per instance: posterior mean and spread of a and of every output, metrics against the truth, diagnostics.
 
-    Predictive draws add the model's validation error (``cal``) as independent Gaussian noise per node, to the
-    outputs (sigma_model) and to the input (sigma_a). Coverage is counted at the nodes that were not observed and
+    Predictive draws add the model's validation error (``cal``) to the outputs and to the input: as independent
+    Gaussian noise per node (sigma_model, sigma_a), or, with ``model_error="correlated"``, for the outputs as the
+    model-error field conditioned on each draw's residuals at the observations (its kriged mean plus its conditional
+    spread). Coverage is counted at the nodes that were not observed and
     that no hard constraint fixes (Darcy: the interior nodes; Burgers: x != +-1), and for continuous inputs at the
     input nodes that no constraint fixes.
     """
@@ -190,22 +221,32 @@ def summarise(
     free_a = _free_input_nodes(problem, x_a)
     theta = draws.flat  # (N, B, d)
     rng = np.random.default_rng(settings.seed + 104729)
-    sigma_u = cal.model_error_nodes() if settings.model_error else np.zeros((n_u, n_c))  # (n_u, C)
-    sigma_a = cal.a_error if settings.model_error and cal.a_error is not None else 0.0
+    with_error = settings.model_error != "off"
+    sigma_u = cal.model_error_nodes() if with_error else np.zeros((n_u, n_c))  # (n_u, C)
+    sigma_a = cal.a_error if with_error and cal.a_error is not None else 0.0
+    components = posterior.components
     n_draws = theta.shape[0]
     keep = np.linspace(0, n_draws - 1, min(max_kept, n_draws)).round().astype(int)
     results = []
     for b, o in enumerate(obs):
         f = _push_forward(posterior, theta[:, b : b + 1], x_u)
         u_s, a_s = f["u"], f["a"]  # (N, n_u, C), (N, *grid_a)
-        u_pred = u_s + sigma_u * rng.standard_normal(u_s.shape)  # predictive: + the model's own error
+        if settings.model_error == "correlated":  # + the model error kriged from this draw's residuals
+            x_o = o.x
+            sig_o = cal.model_error_at(x_o)[:, list(components)]
+            krig = kriging(cal.correlated, x_u.double().cpu().numpy(), sigma_u, x_o, sig_o,
+                           np.broadcast_to(o.sigma**2, o.y.shape), components)
+            g_obs = _outputs_at(posterior, theta[:, b : b + 1], x_o)[:, :, list(components)]  # (N, K, C_obs)
+            u_pred = u_s + krig.mean(o.y[None] - g_obs) + krig.std * rng.standard_normal(u_s.shape)
+        else:
+            u_pred = u_s + sigma_u * rng.standard_normal(u_s.shape)  # predictive: + the model's own error
         exact = "params" in f  # a family prior's a is the exact field of its parameters: no decoder error
         a_pred = a_s + (0.0 if exact else sigma_a) * rng.standard_normal(a_s.shape)
         a_lo, a_hi = np.quantile(a_pred, [0.025, 0.975], axis=0)
         out = {
             "a_mean": a_s.mean(0), "a_std": a_s.std(0), "a_pred_std": a_pred.std(0), "a_lower": a_lo, "a_upper": a_hi,
             "u_mean": _on_grid(u_s.mean(0), grid_u), "u_std": _on_grid(u_s.std(0), grid_u),
-            "u_pred_std": _on_grid(u_pred.std(0), grid_u),
+            "u_pred_std": _on_grid(u_pred.std(0), grid_u), "u_pred_mean": _on_grid(u_pred.mean(0), grid_u),
         }
         phases = "phase_prob" in f
         if phases:
@@ -218,6 +259,7 @@ def summarise(
         if t is not None and t.u is not None:
             u_true = as_components(t.u, grid_u)  # (n_u, C)
             s["u_rel_l2"] = rel_l2_one(u_s.mean(0), u_true)
+            s["u_rel_l2_predictive"] = rel_l2_one(u_pred.mean(0), u_true)  # with the kriged model error, if any
             s["outputs_rel_l2"] = {n: rel_l2_one(u_s.mean(0)[:, c], u_true[:, c]) for c, n in enumerate(names)}
             hidden = np.setdiff1d(free_u, o.nodes if o.nodes is not None else [])
             cov_pred = coverage(u_pred[:, hidden], u_true[hidden])
