@@ -105,8 +105,8 @@ def markdown(result: dict, args, ck: dict, prior: str) -> list[str]:
             "rhat_max", "ess_per_second", "model_error_u_mean", "seconds"]
     cols = [c for c in cols if any(c in s for s in summary.values())]
     lines = [f"Inversion, {args.run} (step {ck.get('step')}), {args.n_obs} observations at {args.snr:g} dB"
-             f"{' where ' + window if window else ''}, {args.method}, pde weight {args.pde_weight:g}, prior {prior}, "
-             f"model error {args.model_error}",
+             f"{' where ' + window if window else ''}, {args.method}, pde weight {args.pde_weight:g} "
+             f"(T {args.pde_temperature:g}), prior {prior}, model error {args.model_error}",
              "", "| split | n | " + " | ".join(cols) + " |", "|---|---|" + "---|" * len(cols)]
     for name, s in summary.items():
         cells = [f"{s[c]:.4g}" if c in s else "-" for c in cols]
@@ -153,6 +153,7 @@ def main(argv: list[str] | None = None) -> dict:
     p.add_argument("--prior", default=None, choices=["fitted", "standard", "box", "family"],
                    help="as dgno invert --prior (family: on the parameters of the preset's input family)")
     p.add_argument("--pde-weight", type=float, default=1.0)
+    p.add_argument("--pde-temperature", type=float, default=1.0, help="as dgno invert --pde-temperature")
     p.add_argument("--model-error", default="independent", choices=["independent", "correlated", "off"],
                    help="as dgno invert --model-error")
     p.add_argument("--draws", type=int, default=250, help="per chain (nuts) or in all (map)")
@@ -172,6 +173,7 @@ def main(argv: list[str] | None = None) -> dict:
     torch.set_num_threads(args.threads)
     settings = InverseSettings(method=args.method, draws=args.draws, warmup=args.warmup, chains=args.chains,
                                seed=args.seed, pde_weight=args.pde_weight, max_tree_depth=args.max_tree_depth,
+                               pde_temperature=args.pde_temperature,
                                model_error=args.model_error,
                                physics_check=args.physics_check, quadrature=args.quadrature,
                                quadrature_n=args.quadrature_n)

@@ -167,3 +167,23 @@ def test_invert_with_a_correlated_model_error(tiny_run, tmp_path, kind):  # noqa
     for key in ("u_rel_l2", "u_rel_l2_predictive", "coverage90_u"):
         assert math.isfinite(s[key]), key
     assert s["settings"]["model_error"] == kind
+
+
+def test_tempered_input_widens_the_decoded_interfaces(tiny_run):  # noqa: F811
+    """T = 1 is E[a | beta]; T > 1 reads the logits divided by T (values pulled towards the mid value); the PDE
+    term changes with T and the observation term does not."""
+    post, model, pts, _ = _posterior(*tiny_run, pde_weight=1.0)
+    hot = LatentPosterior(model, post.prior, post.x_obs, post.y_obs, post.noise_var, pts, pde_temperature=4.0)
+    theta = torch.randn(2, post.dim, dtype=torch.float64, generator=torch.Generator().manual_seed(5))
+    beta = post.prior.transform(theta)
+    logits = model.decode_a(beta)
+    torch.testing.assert_close(post.input(theta, beta), model.likelihood.mean(logits))
+    torch.testing.assert_close(hot.input(theta, beta), 5 + 5 * torch.sigmoid(logits / 4))
+    mid = 7.5
+    assert ((hot.input(theta, beta) - mid).abs() <= (post.input(theta, beta) - mid).abs() + 1e-12).all()
+    p1, p4 = post.parts(theta[None]), hot.parts(theta[None])
+    torch.testing.assert_close(p1["obs"], p4["obs"])
+    by_hand = -sum(model.physics_terms(beta, 5 + 5 * torch.sigmoid(logits / 4), pts).values())
+    torch.testing.assert_close(p4["pde"][0], by_hand)
+    with pytest.raises(DgnoError, match="--pde-temperature"):
+        InverseSettings(pde_temperature=0.5)

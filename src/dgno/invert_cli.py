@@ -64,6 +64,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--chains", type=int, default=2)
     p.add_argument("--max-tree-depth", type=int, default=8)
     p.add_argument("--pde-weight", type=float, default=1.0, help="weight w of the PDE virtual observables")
+    p.add_argument("--pde-temperature", type=float, default=1.0,
+                   help="T >= 1: the virtual observables read a two-phase input with its logits divided by T (wider "
+                        "decoded interfaces, a smoother posterior for NUTS); no effect on continuous inputs")
     p.add_argument("--prior", default=None, choices=["fitted", "standard", "box", "family"],
                    help="latent prior (default: fitted for tanh encoders, standard for Gaussian encoders); family: "
                         "a uniform prior on the parameters of the preset's input family (darcy-trig, stokes-cylinder)")
@@ -198,7 +201,7 @@ def run_invert(args: argparse.Namespace) -> dict:
 
     settings = InverseSettings(
         method=args.method, draws=args.draws or (250 if args.method == "nuts" else 500), warmup=args.warmup,
-        chains=args.chains, seed=args.seed, pde_weight=args.pde_weight,
+        chains=args.chains, seed=args.seed, pde_weight=args.pde_weight, pde_temperature=args.pde_temperature,
         model_error="off" if args.no_model_error else args.model_error,
         max_tree_depth=args.max_tree_depth, physics_check=args.physics_check, quadrature=args.quadrature,
         quadrature_n=args.quadrature_n)

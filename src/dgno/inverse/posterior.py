@@ -12,7 +12,9 @@ The virtual observables are the PDE's weak residuals with the decoded input a = 
 
     log p(0 | r) = -w * sum_t (lambda_t / 2) R_t(G(beta), G_a(beta))
 
-with the model's precisions lambda_t and a weight w (1 = the training likelihood). The particles are
+with the model's precisions lambda_t and a weight w (1 = the training likelihood). For two-phase inputs the
+decoded a can be tempered, E_T[a | beta] = a_lo + (a_hi - a_lo) sigmoid(logit / T): T > 1 widens the decoded
+interfaces, so that the PDE term changes smoothly with beta and NUTS can take longer steps. The particles are
 drawn once per posterior, so the density is a fixed, smooth function of theta that HMC can sample.
 """
 
@@ -41,11 +43,13 @@ class LatentPosterior:
         pde_weight: float = 1.0,
         components: tuple[int, ...] | None = None,
         noise_chol: Tensor | None = None,
+        pde_temperature: float = 1.0,
     ) -> None:
         """x_obs (B, K, d); y_obs and noise_var (B, K, C), the C observed outputs ``components`` (indices into
         ``model.output_names``; default the first C); (B, K) is one output. ``noise_chol`` (B, C K, C K): the lower
         Cholesky factor of each instance's full noise covariance (residuals ordered output by output), which then
-        replaces the diagonal noise_var in the misfit."""
+        replaces the diagonal noise_var in the misfit. ``pde_temperature`` T: the virtual observables read the
+        decoded two-phase input with its logits divided by T (1: E[a | beta] itself)."""
         if y_obs.ndim == 2:
             y_obs = y_obs[..., None]
         if noise_var.ndim == 2:
@@ -64,6 +68,7 @@ class LatentPosterior:
         self.x_obs, self.y_obs, self.noise_var = (t.to(p.device, p.dtype) for t in (x_obs, y_obs, noise_var))
         self.points = points
         self.pde_weight = float(pde_weight)
+        self.pde_temperature = float(pde_temperature)
         self.noise_chol = None
         if noise_chol is not None:
             n = y_obs.shape[1] * y_obs.shape[2]
@@ -112,7 +117,9 @@ class LatentPosterior:
         """The input a that the virtual observables read: the prior's own field when it knows one (a family
         prior's exact a(b)), else the decoded mean E[a | beta]. (n, *grid_a)."""
         a = self.prior.input(theta)
-        return self.model.likelihood.mean(self.model.decode_a(beta)) if a is None else a
+        if a is not None:
+            return a
+        return self.model.likelihood.tempered_mean(self.model.decode_a(beta), self.pde_temperature)
 
     def _observations(self, m: int) -> tuple[Tensor, Tensor, Tensor]:
         """Observation points, values and variances repeated for m draws per instance: (m*B, K, ...).

@@ -44,6 +44,7 @@ class InverseSettings:
     chains: int = 2
     seed: int = 0
     pde_weight: float = 1.0  # w in front of the virtual observables (1 = the training likelihood)
+    pde_temperature: float = 1.0  # T: the virtual observables read a two-phase a with its logits divided by T
     # the forward model's own error (validation RMS) in the likelihood and the predictive draws: "independent" per
     # point, "correlated" in space (a Gaussian field fitted on the validation errors, kriged in the predictive),
     # or "off"; True / False mean "independent" / "off"
@@ -70,6 +71,8 @@ class InverseSettings:
             raise DgnoError("warmup and physics-check must be >= 0")
         if not (math.isfinite(self.pde_weight) and self.pde_weight >= 0):
             raise DgnoError(f"--pde-weight must be finite and >= 0, got {self.pde_weight}")
+        if not (math.isfinite(self.pde_temperature) and self.pde_temperature >= 1):
+            raise DgnoError(f"--pde-temperature must be finite and >= 1, got {self.pde_temperature}")
 
 
 @dataclass
@@ -123,7 +126,8 @@ def build_posterior(model: DGNO, layout: WeakLayout, cal: Calibration, obs: list
     var = np.stack([v + (cal.model_error_at(o.x)[:, components] ** 2 if with_error else 0.0)
                     for o, v in zip(obs, noise, strict=True)])  # (B, K, C): the diagonal of the covariance
     return LatentPosterior(model, cal.prior, x, y, torch.tensor(var, dtype=p.dtype), points,
-                           pde_weight=settings.pde_weight, components=components, noise_chol=chol)
+                           pde_weight=settings.pde_weight, components=components, noise_chol=chol,
+                           pde_temperature=settings.pde_temperature)
 
 
 def sample_posterior(posterior: LatentPosterior, settings: InverseSettings, *, progress: bool = False) -> Draws:

@@ -25,6 +25,11 @@ class BernoulliPhase:
         """Posterior-predictive mean of a: a_lo + (a_hi - a_lo) P(high)."""
         return self.a_lo + (self.a_hi - self.a_lo) * torch.sigmoid(out)
 
+    def tempered_mean(self, out: Tensor, temperature: float) -> Tensor:
+        """E[a] with the logits divided by a temperature T >= 1: the phase decoder's interfaces widened, so that the
+        decoded coefficient moves smoothly with beta (T = 1 is :meth:`mean`)."""
+        return self.mean(out / temperature)
+
     def mode(self, out: Tensor) -> Tensor:
         """The most probable phase at every point."""
         return torch.where(out > 0, self.a_hi, self.a_lo).to(out.dtype)
@@ -48,6 +53,10 @@ class GaussianField:
         return (((out - a) / self.sigma) ** 2 / 2).flatten(1).sum(-1)
 
     def mean(self, out: Tensor) -> Tensor:
+        return out
+
+    def tempered_mean(self, out: Tensor, temperature: float) -> Tensor:
+        """A continuous field has no phases to temper: its mean."""
         return out
 
     def mode(self, out: Tensor) -> Tensor:
