@@ -37,7 +37,8 @@ from dgno.reference.dataset import load_h5
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def run_split(model, layout, cal, ck, path: Path, n: int, args, settings: InverseSettings) -> list[dict]:
+def run_split(model, layout, cal, ck, path: Path, n: int, args, settings: InverseSettings,
+              first: int = 0) -> list[dict]:
     ds = load_h5(path, require_u=True)
     check_compatible(model, ds, ck, str(path))
     problem, names = model.problem, model.output_names
@@ -47,9 +48,9 @@ def run_split(model, layout, cal, ck, path: Path, n: int, args, settings: Invers
     if any(n not in names for n in observed):
         raise SystemExit(f"--observe {args.observe}: outputs are {', '.join(names)}")
     resolve = physics_solver(model, ds.attrs.get("preset") or ck.get("data_preset")) if settings.physics_check else None
-    n = min(n, len(ds))
+    n = min(first + n, len(ds))
     rows = []
-    for start in range(0, n, args.batch):
+    for start in range(first, n, args.batch):
         idx = list(range(start, min(n, start + args.batch)))
         obs = [instance_observations(ds, i, problem=problem, n_obs=args.n_obs, snr=args.snr, seed=args.seed,
                                      source=f"{path.name}[{i}]", obs_at=args.obs_at, window=where,
@@ -67,6 +68,29 @@ def run_split(model, layout, cal, ck, path: Path, n: int, args, settings: Invers
               f"u {np.mean([r['u_rel_l2'] for r in done]):.4f}, ess_min {min(r['ess_min'] for r in done):.0f}",
               flush=True)
     return rows
+
+
+def observation_args(args) -> dict:
+    """What decides the observations and the prior of every instance (--include checks them)."""
+    keys = ("data_dir", "n_obs", "obs_at", "obs_min", "obs_max", "observe", "snr", "seed", "prior", "checkpoint")
+    return {k: getattr(args, k) for k in keys}
+
+
+def included_rows(path: Path, args, settings: InverseSettings) -> list[dict]:
+    """The instances of an earlier result of this script (--include): the same run, checkpoint and settings, so that
+    a long benchmark can run in parts (--id-start) and be summarised as one."""
+    if not path.is_file():
+        raise SystemExit(f"--include {path}: no such file")
+    d = json.loads(path.read_text())
+    theirs, ours = d.get("settings", {}), json.loads(json.dumps(asdict(settings)))
+    if d.get("run") != args.run or theirs != ours:
+        diff = sorted(k for k in set(theirs) | set(ours) if theirs.get(k) != ours.get(k))
+        raise SystemExit(f"--include {path}: another run or other settings ({d.get('run')}; differs in "
+                         f"{', '.join(diff) or 'run'})")
+    if d.get("observations") != observation_args(args):
+        raise SystemExit(f"--include {path}: other observations ({d.get('observations')}, "
+                         f"now {observation_args(args)})")
+    return d["instances"]
 
 
 def _mean_levels(rows: list[dict], key: str) -> dict[str, float] | None:
@@ -141,6 +165,9 @@ def main(argv: list[str] | None = None) -> dict:
     p.add_argument("--data-dir", required=True, help="folder with test.h5 (and test_ood_<name>.h5)")
     p.add_argument("--calibration-data", default=None, help="folder with the run's train/val (default --data-dir)")
     p.add_argument("--ood", default=None, help="OOD split name, e.g. tau6 (test_ood_<name>.h5)")
+    p.add_argument("--id-start", type=int, default=0, help="first test instance (a benchmark run in parts)")
+    p.add_argument("--include", nargs="*", default=[], metavar="JSON",
+                   help="add the instances of earlier results of this script (same run and settings) to the summary")
     p.add_argument("--n-id", type=int, default=20)
     p.add_argument("--n-ood", type=int, default=10)
     p.add_argument("--n-obs", type=int, default=100)
@@ -188,15 +215,21 @@ def main(argv: list[str] | None = None) -> dict:
     options = replace(options, quadrature=args.quadrature or options.quadrature,
                       quadrature_n=args.quadrature_n or options.quadrature_n)
     layout = weak_layout(cfg, model.problem, options=options)
-    groups = {"test": run_split(model, layout, cal, ck, data / "test.h5", args.n_id, args, settings)}
+    groups = {"test": run_split(model, layout, cal, ck, data / "test.h5", args.n_id, args, settings, args.id_start)}
     if args.ood:
         groups[f"test_ood_{args.ood}"] = run_split(model, layout, cal, ck, data / f"test_ood_{args.ood}.h5",
                                                    args.n_ood, args, settings)
+    for path in args.include:
+        for r in included_rows(Path(path), args, settings):
+            groups.setdefault(r["split"], []).append(r)
+    for rows in groups.values():
+        rows.sort(key=lambda r: r["index"])
     summary = {name: means(rows) for name, rows in groups.items()}
     command = "python benchmarks/inverse.py " + " ".join(
         f"--{k.replace('_', '-')} {w}" for k, v in vars(args).items() if k != "results_dir" and v not in (None, [])
         for w in (v if isinstance(v, list) else [v]))
     result = {"command": command, "run": args.run, "checkpoint_step": ck.get("step"), "settings": asdict(settings),
+              "observations": observation_args(args),
               "prior": cal.prior.kind, "outputs": list(model.output_names),
               "machine": {"cpu": platform.processor() or platform.machine(), "threads": args.threads,
                           "torch": torch.__version__},

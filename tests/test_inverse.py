@@ -598,3 +598,16 @@ def test_inverse_benchmark_runs_on_a_tiny_burgers_run(burgers_run, tmp_path):
     md = (tmp_path / "inverse_tiny.md").read_text()
     assert "where t >= 0.25" in md and "Coverage of the equal-tailed credible intervals of a" in md
     assert (tmp_path / "inverse_tiny.png").is_file()
+    # in parts: instance 1 alone, with instance 0 included from an earlier part, equals the run of both
+    base = ["--run", str(run), "--data-dir", str(data), "--n-obs", "10", "--obs-min", "t=0.25", "--method", "map",
+            "--draws", "30", "--batch", "1", "--physics-check", "0", "--threads", "1", "--results-dir", str(tmp_path)]
+    bench.main([*base, "--n-id", "1", "--name", "part0"])
+    both = bench.main([*base, "--n-id", "2", "--name", "both"])
+    merged = bench.main([*base, "--id-start", "1", "--n-id", "1", "--include", str(tmp_path / "inverse_part0.json"),
+                         "--name", "merged"])
+    assert [r["index"] for r in merged["instances"]] == [0, 1]
+    for key in ("a_rel_l2", "u_rel_l2"):
+        assert merged["summary"]["test"][key] == pytest.approx(both["summary"]["test"][key], rel=1e-9)
+    with pytest.raises(SystemExit, match="other observations"):
+        bench.main([*base[:5], "20", *base[6:], "--id-start", "1", "--n-id", "1", "--include",
+                    str(tmp_path / "inverse_part0.json"), "--name", "bad"])
