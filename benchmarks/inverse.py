@@ -166,7 +166,7 @@ def main(argv: list[str] | None = None) -> dict:
     p.add_argument("--calibration-data", default=None, help="folder with the run's train/val (default --data-dir)")
     p.add_argument("--ood", default=None, help="OOD split name, e.g. tau6 (test_ood_<name>.h5)")
     p.add_argument("--id-start", type=int, default=0, help="first test instance (a benchmark run in parts)")
-    p.add_argument("--include", nargs="*", default=[], metavar="JSON",
+    p.add_argument("--include", nargs="+", action="extend", default=[], metavar="JSON",
                    help="add the instances of earlier results of this script (same run and settings) to the summary")
     p.add_argument("--n-id", type=int, default=20)
     p.add_argument("--n-ood", type=int, default=10)
