@@ -242,25 +242,31 @@ def test_a_baseline_run_cannot_be_inverted(data_dir, tmp_path, capsys):
 
 
 # ------------------------------------------------------------------------------------------ dgno bench
-def _tiny_configs(tmp_path: Path, methods) -> Path:
-    """A configs folder with the repository's configs of ``methods``, shrunk by the tiny overrides."""
+def tiny_configs(tmp_path: Path, methods, *, preset: str = "darcy-pwc", overrides=None,
+                 val_seconds: float | None = 0.2) -> Path:
+    """A configs folder (for ``dgno bench --configs``) with the repository's configs of ``methods`` for ``preset``,
+    shrunk by ``overrides(method)`` (default: the tiny Darcy overrides without the labeled count, which the bench
+    sets), validating every ``val_seconds`` when given."""
     import yaml
 
     from dgno.config.schema import apply_overrides
 
+    if overrides is None:
+        overrides = lambda m: [o for o in tiny(m) if not o.startswith("data.n_labeled")]  # noqa: E731
     root = tmp_path / "configs"
-    (root / "darcy-pwc").mkdir(parents=True)
+    (root / preset).mkdir(parents=True)
     for m in methods:
-        data = yaml.safe_load(method_config(CONFIGS, "darcy-pwc", m).read_text())
-        data = apply_overrides(data, [o for o in tiny(m) if not o.startswith("data.n_labeled")])
-        data["train"]["val_seconds"] = 0.2
-        (root / "darcy-pwc" / f"{m}.yaml").write_text(yaml.safe_dump(data))
+        data = yaml.safe_load(method_config(CONFIGS, preset, m).read_text())
+        data = apply_overrides(data, overrides(m))
+        if val_seconds is not None:
+            data["train"]["val_seconds"] = val_seconds
+        (root / preset / f"{m}.yaml").write_text(yaml.safe_dump(data))
     return root
 
 
 def test_bench_trains_every_method_for_the_budget_and_writes_the_comparison(data_dir, tmp_path, capsys):
     methods = ["dgno", "pi-multionet", "pino", "deeponet"]
-    configs = _tiny_configs(tmp_path, methods)
+    configs = tiny_configs(tmp_path, methods)
     results = tmp_path / "results"
     args = ["bench", "--preset", "darcy-pwc", "--budget-minutes", "0.02", "--methods", ",".join(methods),
             "--data", str(data_dir), "--runs", str(tmp_path / "runs"), "--results", str(results),
@@ -550,18 +556,9 @@ def test_bench_on_burgers_has_no_grid_floor_and_reads_the_ood_splits_present(bur
 
     if "burgers" not in DATA_PRESETS:
         pytest.skip("the burgers preset is not registered yet")
-    import yaml
-
-    from dgno.config.schema import apply_overrides
-
     methods = ["dgno", "pi-deeponet", "pino", "fno"]
-    root = tmp_path / "configs"
-    (root / "burgers").mkdir(parents=True)
-    for m in methods:
-        data = yaml.safe_load(method_config(CONFIGS, "burgers", m).read_text())
-        data = apply_overrides(data, [o for o in tiny_burgers(m) if not o.startswith("data.n_labeled")])
-        data["train"]["val_seconds"] = 0.2
-        (root / "burgers" / f"{m}.yaml").write_text(yaml.safe_dump(data))
+    root = tiny_configs(tmp_path, methods, preset="burgers",
+                        overrides=lambda m: [o for o in tiny_burgers(m) if not o.startswith("data.n_labeled")])
     results = tmp_path / "results"
     assert main(["bench", "--preset", "burgers", "--budget-minutes", "0.01", "--methods", ",".join(methods),
                  "--data", str(burgers_dir), "--runs", str(tmp_path / "runs"), "--results", str(results),

@@ -17,13 +17,14 @@ from dgno.bench import method_config
 from dgno.cli import main
 from dgno.config import get_preset
 from dgno.config.build import build_model
-from dgno.config.schema import PHYSICS_METHODS, apply_overrides, load_config
+from dgno.config.schema import PHYSICS_METHODS, load_config
 from dgno.models.baselines import ONetOperator, count_parameters, through_grid, uniform_points
 from dgno.nn.multionet import Jet
 from dgno.pdes.stokes import CENTER, MU, RADIUS, Stokes, stokes_fd_residual
 from dgno.reference.dataset import load_h5
 from dgno.reference.generate import SplitCounts, generate
 from dgno.reference.stokes import MeshSpec
+from test_baselines import tiny_configs
 
 CONFIGS = Path(__file__).resolve().parents[1] / "configs" / "compare"
 BASELINES = ["pi-deeponet", "deeponet", "multionet", "pino", "fno"]
@@ -265,8 +266,6 @@ def test_the_comparison_configs_are_comparable_in_size_and_budget():
 
 
 def test_bench_runs_every_method_and_reports_u_v_p(data_dir, tmp_path, monkeypatch):
-    import yaml
-
     import dgno.train.loop
 
     plot, plotted = dgno.train.loop.plot_predictions, []
@@ -276,13 +275,9 @@ def test_bench_runs_every_method_and_reports_u_v_p(data_dir, tmp_path, monkeypat
             plotted.append(plot(*args, **kwargs))
 
     monkeypatch.setattr(dgno.train.loop, "plot_predictions", plot_first)
-    root = tmp_path / "configs"
-    (root / "stokes-cylinder").mkdir(parents=True)
     methods = ["dgno", "pi-deeponet", "pino", "deeponet", "multionet", "fno"]  # the table's order
-    for m in methods:
-        data = yaml.safe_load(method_config(CONFIGS, "stokes-cylinder", m).read_text())
-        data = apply_overrides(data, [*tiny(m), "train.steps=3"])
-        (root / "stokes-cylinder" / f"{m}.yaml").write_text(yaml.safe_dump(data))
+    root = tiny_configs(tmp_path, methods, preset="stokes-cylinder", overrides=lambda m: [*tiny(m), "train.steps=3"],
+                        val_seconds=None)
     results = tmp_path / "results"
     assert main(["bench", "--preset", "stokes-cylinder", "--budget-minutes", "1", "--methods", ",".join(methods),
                  "--data", str(data_dir), "--runs", str(tmp_path / "runs"), "--results", str(results),
