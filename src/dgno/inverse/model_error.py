@@ -36,7 +36,9 @@ def matern32(r: np.ndarray | torch.Tensor):
 def _scaled_distance(x1, x2, lengths):
     """|(x1_i - x2_j) / l| for x1 (n, d), x2 (m, d), lengths (d,) -> (n, m); numpy or torch alike."""
     d = (x1[:, None, :] - x2[None, :, :]) / lengths
-    return ((d**2).sum(-1) + 1e-300) ** 0.5 if isinstance(d, np.ndarray) else torch.sqrt((d**2).sum(-1) + 1e-30)
+    if isinstance(d, np.ndarray):
+        return np.sqrt((d**2).sum(-1))
+    return torch.sqrt((d**2).sum(-1) + 1e-30)  # the epsilon keeps the gradient finite at zero distance
 
 
 @dataclass(frozen=True)
@@ -131,6 +133,12 @@ def fit_correlated_error(x_u: np.ndarray, errors: np.ndarray, sigma: np.ndarray,
     return CorrelatedError(np.stack([f[0] for f in fits]), np.array([f[1] for f in fits]))
 
 
+def _observed_block(corr: CorrelatedError, c: int, x_obs: np.ndarray, sigma: np.ndarray,
+                    noise_var: np.ndarray) -> np.ndarray:
+    """sigma^2 I + K_oo of output c at the observations: x_obs (K, d), sigma and noise_var (K,) -> (K, K)."""
+    return corr.covariance(c, x_obs, sigma, x_obs, sigma) + np.diag(noise_var)
+
+
 def observation_covariance(corr: CorrelatedError, x_obs: np.ndarray, sigma_model: np.ndarray,
                            noise_var: np.ndarray, components: tuple[int, ...]) -> np.ndarray:
     """S = sigma^2 I + K_oo of one instance, block diagonal over the observed outputs, ordered output by output:
@@ -138,8 +146,8 @@ def observation_covariance(corr: CorrelatedError, x_obs: np.ndarray, sigma_model
     k, c_obs = noise_var.shape
     cov = np.zeros((c_obs * k, c_obs * k))
     for j, c in enumerate(components):
-        block = corr.covariance(c, x_obs, sigma_model[:, j], x_obs, sigma_model[:, j])
-        cov[j * k:(j + 1) * k, j * k:(j + 1) * k] = block + np.diag(noise_var[:, j])
+        cov[j * k:(j + 1) * k, j * k:(j + 1) * k] = _observed_block(corr, c, x_obs, sigma_model[:, j],
+                                                                    noise_var[:, j])
     return cov
 
 
@@ -171,7 +179,7 @@ def kriging(corr: CorrelatedError, x_u: np.ndarray, sigma_u: np.ndarray, x_obs: 
     gain = np.zeros((n_c, n_u, k))
     std = sigma_u.astype(float).copy()
     for j, c in enumerate(components):
-        s_oo = corr.covariance(c, x_obs, sigma_obs[:, j], x_obs, sigma_obs[:, j]) + np.diag(noise_var[:, j])
+        s_oo = _observed_block(corr, c, x_obs, sigma_obs[:, j], noise_var[:, j])
         k_uo = corr.covariance(c, x_u, sigma_u[:, c], x_obs, sigma_obs[:, j])  # (n_u, K)
         chol = np.linalg.cholesky(s_oo)
         w = np.linalg.solve(chol, k_uo.T)  # L^-1 K_ou: (K, n_u)

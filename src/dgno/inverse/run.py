@@ -174,18 +174,6 @@ def by_level(cov: dict[float, float]) -> dict[str, float]:
     return {str(k): v for k, v in cov.items()}
 
 
-@torch.no_grad()
-def _outputs_at(posterior: LatentPosterior, theta: torch.Tensor, x: np.ndarray, chunk: int = 100) -> np.ndarray:
-    """Every output of one instance's draws theta (S, 1, d) at the points x (K, d): (S, K, C)."""
-    p = posterior.prior.mean
-    xt = torch.tensor(x, dtype=p.dtype, device=p.device)
-    parts = []
-    for start in range(0, theta.shape[0], chunk):
-        beta = posterior.prior.transform(theta[start : start + chunk, 0])
-        parts.append(posterior.model.outputs_at(beta, xt).double().cpu())
-    return torch.cat(parts).numpy()
-
-
 def _push_forward(posterior: LatentPosterior, theta: torch.Tensor, x_u: torch.Tensor, chunk: int = 100) -> dict:
     """Fields of one instance's draws theta (S, 1, d), chunk by chunk: 'u' (S, n_u, C), 'a' (S, *grid_a), ..."""
     parts: dict[str, list[torch.Tensor]] = {}
@@ -232,15 +220,17 @@ def summarise(
     n_draws = theta.shape[0]
     keep = np.linspace(0, n_draws - 1, min(max_kept, n_draws)).round().astype(int)
     results = []
+    correlated = settings.model_error == "correlated"
     for b, o in enumerate(obs):
-        f = _push_forward(posterior, theta[:, b : b + 1], x_u)
-        u_s, a_s = f["u"], f["a"]  # (N, n_u, C), (N, *grid_a)
-        if settings.model_error == "correlated":  # + the model error kriged from this draw's residuals
-            x_o = o.x
-            sig_o = cal.model_error_at(x_o)[:, list(components)]
-            krig = kriging(cal.correlated, x_u.double().cpu().numpy(), sigma_u, x_o, sig_o,
-                           np.broadcast_to(o.sigma**2, o.y.shape), components)
-            g_obs = _outputs_at(posterior, theta[:, b : b + 1], x_o)[:, :, list(components)]  # (N, K, C_obs)
+        # with a correlated model error the draws' outputs at the observations too, in the same pass
+        x_eval = torch.cat([x_u, torch.as_tensor(o.x, dtype=x_u.dtype, device=x_u.device)]) if correlated else x_u
+        f = _push_forward(posterior, theta[:, b : b + 1], x_eval)
+        u_s, a_s = f["u"][:, :n_u], f["a"]  # (N, n_u, C), (N, *grid_a)
+        if correlated:  # + the model error kriged from this draw's residuals at the observations
+            krig = kriging(cal.correlated, x_u.double().cpu().numpy(), sigma_u, o.x,
+                           cal.model_error_at(o.x)[:, list(components)], np.broadcast_to(o.sigma**2, o.y.shape),
+                           components)
+            g_obs = f["u"][:, n_u:, list(components)]  # (N, K, C_obs)
             u_pred = u_s + krig.mean(o.y[None] - g_obs) + krig.std * rng.standard_normal(u_s.shape)
         else:
             u_pred = u_s + sigma_u * rng.standard_normal(u_s.shape)  # predictive: + the model's own error
