@@ -252,7 +252,7 @@ def run_training(cfg: Config, out_dir: str | Path, *, resume: bool = False, prog
     sched = torch.optim.lr_scheduler.StepLR(opt, step_size=t.step_size, gamma=t.gamma)
     options = LoopOptions(steps=t.steps, batch_size=t.batch_size, val_every=t.val_every, val_seconds=t.val_seconds,
                           log_every=t.log_every, checkpoint_every=t.checkpoint_every, max_minutes=t.max_minutes,
-                          seed=t.seed, compile=t.compile, cuda_graph=t.cuda_graph)
+                          seed=t.seed, compile=t.compile, cuda_graph=t.cuda_graph, ema=t.ema)
     dist.local_slice(t.batch_size)  # a batch that does not split over the processes is refused before they start
     distributed.init(dist, device)
     try:

@@ -25,7 +25,7 @@ def load_run(run: str | Path, *, checkpoint: str = "best", device: str = "cpu") 
     except yaml.YAMLError as exc:
         raise DgnoError(f"{run / 'config.yaml'}: invalid YAML ({exc})") from None
     ck = load_checkpoint(run / f"{checkpoint}.pt", map_location=device)
-    state = ck["model"]
+    state = ck.get("ema", ck["model"])  # a run with train.ema: the averaged weights are the validated model
     model = build_model(cfg, x_a=state["x_a"], a_mean=state["a_mean"], a_std=state["a_std"])
     model.load_state_dict(state)
     model.to(device).eval()

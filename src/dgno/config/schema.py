@@ -127,6 +127,8 @@ class TrainConfig:
     threads: int | None = None  # torch intra-op threads on CPU (None: torch's default)
     compile: bool = False  # torch.compile the loss (about a minute to compile; faster steps)
     cuda_graph: bool = False  # replay each step from one CUDA graph (physics-only DGNO on a GPU; dgno.train.step)
+    ema: float | None = None  # decay of an exponential moving average of the weights (e.g. 0.999), validated and
+    # saved as best.pt in place of the raw weights; None: no average
 
 
 @dataclass(frozen=True)
@@ -338,4 +340,6 @@ def check_config(cfg: Config) -> Config:
     _check_float("train.max_minutes", t.max_minutes, positive=True)
     _check_int("train.seed", t.seed, 0, 2**63 - 1)
     _check_int("train.threads", t.threads, 1, 4_096)
+    if t.ema is not None and not (math.isfinite(t.ema) and 0.0 < t.ema < 1.0):
+        raise DgnoError(f"config key train.ema: must be a decay in (0, 1) (e.g. 0.999) or null, got {_show(t.ema)}")
     return cfg

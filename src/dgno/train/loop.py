@@ -70,6 +70,7 @@ class LoopOptions:
     seed: int = 0
     compile: bool = False  # torch.compile the loss
     cuda_graph: bool = False  # replay each step from a CUDA graph (physics-only DGNO on a GPU; see train.step)
+    ema: float | None = None  # decay of a moving average of the weights, which is validated and kept as the model
 
 
 def train(
@@ -98,6 +99,11 @@ def train(
     checkpoint, so that ``resume`` continues a killed run to the same parameters as an uninterrupted one.
     ``dist`` (from torchrun's environment) makes this process one rank of a data-parallel run
     (:mod:`dgno.train.distributed`).
+
+    With ``options.ema`` an exponential moving average of the weights (torch.optim.swa_utils.AveragedModel) is
+    updated after every step; it, not the raw weights, is validated, chosen as best and plotted. Checkpoints keep
+    both: ``model`` (the raw weights, which training resumes from) and ``ema`` (what dgno.config.runs.load_run
+    loads).
     """
     t, opt, sched = options, optimizer, scheduler
     dist = dist or DistInfo()
@@ -116,6 +122,11 @@ def train(
     order = BatchOrder(n, t.batch_size, torch.randperm(n, generator=gen))
     local = dist.local_slice(t.batch_size)
     step, best, elapsed = 0, float("inf"), 0.0
+    averaged = None
+    if t.ema is not None:
+        swa = torch.optim.swa_utils
+        averaged = swa.AveragedModel(model, multi_avg_fn=swa.get_ema_multi_avg_fn(t.ema))
+    shown = averaged.module if averaged is not None else model  # the model that is validated and kept
     if resume:
         ck = load_resumable(out, log=log, clean=dist.main)  # only rank 0 touches the folder
         if ck is not None:
@@ -126,6 +137,9 @@ def train(
             if dgen is not gen and "device_generator" in ck["rng"]:
                 dgen.set_state(ck["rng"]["device_generator"])
             order.perm, order.pos = ck["order"]["perm"], ck["order"]["pos"]
+            if averaged is not None and "ema" in ck:  # (a run resumed with train.ema newly set starts its average)
+                averaged.module.load_state_dict(ck["ema"])
+                averaged.n_averaged.fill_(ck["ema_n"])
             step, best, elapsed = ck["step"], ck["best_val"], ck["elapsed"]
             if dist.main:
                 _truncate_metrics(out / "metrics.jsonl", step)
@@ -142,12 +156,15 @@ def train(
         opt_state = opt.state_dict()
         for group in opt_state["param_groups"]:  # a CUDA-graph run's settings must not follow it to the CPU
             group["capturable"] = False
-        save_checkpoint(out / name, {
+        payload = {
             "model": model.state_dict(), "optimizer": opt_state, "scheduler": sched.state_dict(),
             "step": step, "best_val": best, "elapsed": elapsed, "rng": rng,
             "order": {"perm": order.perm, "pos": order.pos}, "config": record, "version": __version__,
             "data_preset": data.preset,
-        }, keep_previous=name == "last.pt")
+        }
+        if averaged is not None:
+            payload["ema"], payload["ema_n"] = averaged.module.state_dict(), int(averaged.n_averaged)
+        save_checkpoint(out / name, payload, keep_previous=name == "last.pt")
 
     loss_fn = torch.compile(model.loss) if t.compile else model.loss
     if dist.enabled:
@@ -165,9 +182,9 @@ def train(
         nonlocal best
         if not dist.main:
             return None
-        model.eval()
-        metrics = evaluate(model, data.val_a, data.val_u, data.x_u)
-        model.train()
+        shown.eval()
+        metrics = evaluate(shown, data.val_a, data.val_u, data.x_u)
+        shown.train()
         row = {"step": step, "seconds": elapsed, **{f"val_{k}": v for k, v in metrics.items()}}
         metrics_file.write(json.dumps(row) + "\n")
         if metrics["rel_l2_mean"] < best:
@@ -217,6 +234,8 @@ def train(
             labeled = data.labeled[idx.cpu()].to(device) if data.u is not None else None
             kwargs = {"noise": noise} if noise is not None else {}
             out_loss = stepper(a, points, u=u, labeled=labeled, x_u=x_u, **kwargs)
+            if averaged is not None:
+                averaged.update_parameters(model)
             step += 1
             elapsed = time.perf_counter() - start
             bar.update(1)
@@ -242,7 +261,7 @@ def train(
         bar.close()
         if metrics_file is not None:
             metrics_file.close()
-    summary = {"method": record.get("model", {}).get("kind", type(model).__name__), "steps": step,
+    summary = {"method": record.get("model", {}).get("kind", type(model).__name__), "steps": step, "ema": t.ema,
                "seconds": elapsed, "best_val_u_rel_l2": best,
                "last_val": val, "device": str(device), "seconds_per_step": elapsed / max(step, 1),
                "parameters": count_parameters(model),
@@ -254,7 +273,7 @@ def train(
     write_text_atomic(out / "summary.json", json.dumps(summary, indent=2) + "\n")
     rows = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines() if line]
     plot_curves(rows, out / "curves.png")
-    pred = predict_dataset(model, data.val_a[:4], data.x_u)
+    pred = predict_dataset(shown, data.val_a[:4], data.x_u)
     a_pred = pred["a_mean"].numpy() if "a_mean" in pred else None
     plot_predictions(data.x_a.numpy(), data.x_u.numpy(), data.val_a[:4].numpy(), a_pred, data.val_u[:4].numpy(),
                      pred["u"].numpy(), out / "predictions_val.png", names=getattr(model, "output_names", ("u",)),
