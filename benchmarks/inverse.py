@@ -186,6 +186,11 @@ def main(argv: list[str] | None = None) -> dict:
     p.add_argument("--draws", type=int, default=250, help="per chain (nuts) or in all (map)")
     p.add_argument("--warmup", type=int, default=200)
     p.add_argument("--chains", type=int, default=2)
+    p.add_argument("--chain-method", default="sequential", choices=["sequential", "vectorized"],
+                   help="nuts: chains one after another (each adapted alone), or vectorized: the chains as copies "
+                        "of the instances in one batched run (shared adaptation, far less time per draw)")
+    p.add_argument("--map-starts", type=int, default=4, help="starts of the MAP search (map, and nuts's start)")
+    p.add_argument("--map-steps", type=int, default=400, help="Adam steps of each MAP start")
     p.add_argument("--max-tree-depth", type=int, default=8)
     p.add_argument("--batch", type=int, default=10, help="instances inverted together")
     p.add_argument("--physics-check", type=int, default=4)
@@ -199,6 +204,7 @@ def main(argv: list[str] | None = None) -> dict:
     args = p.parse_args(argv)
     torch.set_num_threads(args.threads)
     settings = InverseSettings(method=args.method, draws=args.draws, warmup=args.warmup, chains=args.chains,
+                               chain_method=args.chain_method, map_starts=args.map_starts, map_steps=args.map_steps,
                                seed=args.seed, pde_weight=args.pde_weight, max_tree_depth=args.max_tree_depth,
                                pde_temperature=args.pde_temperature,
                                model_error=args.model_error,

@@ -77,5 +77,5 @@ def test_ema_is_the_hand_written_average_and_is_what_is_validated_and_loaded(dat
 
 @pytest.mark.parametrize("value", ["1.0", "0", "-0.5", "nan"])
 def test_bad_ema_decay_is_a_config_error(value):
-    with pytest.raises(DgnoError, match="train.ema"):
+    with pytest.raises(DgnoError, match=r"train\.ema"):
         load_config(None, [f"train.ema={value}"])

@@ -372,18 +372,23 @@ def _gaussian_problem(correlated: bool = True):
     return GaussianPosterior(mean, cov)
 
 
-@pytest.mark.parametrize("precondition", [False, True])
-def test_nuts_recovers_a_known_gaussian_posterior(precondition):
+@pytest.mark.parametrize(("precondition", "chain_method"),
+                         [(False, "sequential"), (True, "sequential"), (True, "vectorized")])
+def test_nuts_recovers_a_known_gaussian_posterior(precondition, chain_method):
     """Mean and covariance of two independent 3-D Gaussians sampled jointly; with the Laplace preconditioning
-    (as `dgno invert` uses it) on a strongly correlated one, without it on axis-aligned ones."""
+    (as `dgno invert` uses it) on a strongly correlated one, without it on axis-aligned ones. Vectorized chains
+    (copies of the instances in one run) sample the same posterior, chain by chain."""
     post = _gaussian_problem(correlated=precondition)
     kwargs = {}
     if precondition:
         theta_map, _, _ = find_map(post, starts=2, steps=300, lr=0.05, generator=torch.Generator().manual_seed(0))
         factor, _ = laplace_factor(post, theta_map)
         kwargs = {"center": theta_map, "factor": factor}
-    draws = nuts(post, draws=800, warmup=300, chains=2, seed=1, init=torch.zeros(2, 2, 3, dtype=torch.float64),
-                 **kwargs)
+    init = torch.zeros(2, 2, 3, dtype=torch.float64)
+    init[1] += 0.5  # the chains start apart
+    draws = nuts(post, draws=800, warmup=300, chains=2, seed=1, init=init, chain_method=chain_method, **kwargs)
+    assert draws.theta.shape == (2, 800, 2, 3) and draws.diagnostics["chain_method"] == chain_method
+    assert not torch.equal(draws.theta[0], draws.theta[1])  # two chains, not one twice
     x = draws.flat  # (S, B, d)
     assert x.shape == (1600, 2, 3)
     for b in range(2):

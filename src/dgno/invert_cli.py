@@ -62,6 +62,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--draws", type=int, default=None, help="draws per chain (nuts, default 250) or in all (map, 500)")
     p.add_argument("--warmup", type=int, default=200)
     p.add_argument("--chains", type=int, default=2)
+    p.add_argument("--chain-method", default="sequential", choices=["sequential", "vectorized"],
+                   help="nuts: chains one after another (each adapted alone), or vectorized: the chains as copies "
+                        "of the instances in one batched run (shared adaptation, far less time per draw)")
+    p.add_argument("--map-starts", type=int, default=4, help="starts of the MAP search (map, and nuts's start)")
+    p.add_argument("--map-steps", type=int, default=400, help="Adam steps of each MAP start")
     p.add_argument("--max-tree-depth", type=int, default=8)
     p.add_argument("--pde-weight", type=float, default=1.0, help="weight w of the PDE virtual observables")
     p.add_argument("--pde-temperature", type=float, default=1.0,
@@ -201,7 +206,8 @@ def run_invert(args: argparse.Namespace) -> dict:
 
     settings = InverseSettings(
         method=args.method, draws=args.draws or (250 if args.method == "nuts" else 500), warmup=args.warmup,
-        chains=args.chains, seed=args.seed, pde_weight=args.pde_weight, pde_temperature=args.pde_temperature,
+        chains=args.chains, chain_method=args.chain_method, map_starts=args.map_starts, map_steps=args.map_steps,
+        seed=args.seed, pde_weight=args.pde_weight, pde_temperature=args.pde_temperature,
         model_error="off" if args.no_model_error else args.model_error,
         max_tree_depth=args.max_tree_depth, physics_check=args.physics_check, quadrature=args.quadrature,
         quadrature_n=args.quadrature_n)

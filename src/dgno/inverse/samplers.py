@@ -150,6 +150,9 @@ def map_laplace(posterior: LatentPosterior, *, draws: int = 500, starts: int = 4
 
 
 # --------------------------------------------------------------------------------------------- NUTS
+CHAIN_METHODS = ("sequential", "vectorized")
+
+
 @contextlib.contextmanager
 def _local_rng(seed: int) -> Iterator[None]:
     """Seed the generators that pyro's NUTS draws from (torch's, numpy's and Python's global ones: pyro has no
@@ -182,8 +185,16 @@ def nuts(
     center: Tensor | None = None,
     factor: Tensor | None = None,
     progress: bool = False,
+    chain_method: str = "sequential",
 ) -> Draws:
-    """No-U-Turn sampling (pyro's NUTS with step-size and mass-matrix adaptation), chains one after another.
+    """No-U-Turn sampling (pyro's NUTS with step-size and mass-matrix adaptation).
+
+    chain_method "sequential": chains one after another, each with its own adaptation. "vectorized" (NumPyro's
+    name for it): the C chains are C copies of the B instances in one NUTS run over theta (C, B, d), so that every
+    evaluation of the log density is one batched pass over C B latents; the copies share the step size, the
+    mass-matrix adaptation and each trajectory's length, and each copy's marginal is still the posterior (the
+    joint target is the product of C B independent posteriors). Batched passes cost much less per latent than
+    single ones (darcy-pwc with the PDE term, one thread: 10.6 ms for one latent, 20 ms for ten).
 
     init (chains, B, d): starting points, e.g. the MAP optimum of different starts; by default each chain
     starts from the prior's centre plus a small jitter. Reports split R-hat and effective sample sizes
@@ -213,31 +224,42 @@ def nuts(
     def to_theta(z: Tensor) -> Tensor:  # (..., B, d) -> (..., B, d)
         return center + torch.einsum("bij,...bj->...bi", factor, z)
 
+    if chain_method not in CHAIN_METHODS:
+        raise ValueError(f"chain_method must be one of {CHAIN_METHODS}, got {chain_method!r}")
     init = torch.einsum("bij,cbj->cbi", factor_inv, init - center)  # starting points in z
-    samples, per_chain = [], []
     potential = _Counted(posterior, to_theta)
-    t0 = time.perf_counter()
-    for c in range(chains):
-        with _local_rng(seed * 1000 + c):
+
+    def run(start: Tensor, rng_seed: int) -> tuple[Tensor, dict]:
+        """One pyro NUTS run from ``start`` (z of any leading shape): its draws (S, *start.shape) in theta."""
+        with _local_rng(rng_seed):
             kernel = NUTS(potential_fn=potential, target_accept_prob=target_accept, max_tree_depth=max_tree_depth,
                           adapt_step_size=True, adapt_mass_matrix=True, full_mass=full_mass)
-            mcmc = MCMC(kernel, num_samples=draws, warmup_steps=warmup, initial_params={"theta": init[c].clone()},
+            mcmc = MCMC(kernel, num_samples=draws, warmup_steps=warmup, initial_params={"theta": start.clone()},
                         disable_progbar=not progress)
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", UserWarning)
                 mcmc.run()
-        samples.append(to_theta(mcmc.get_samples()["theta"].reshape(draws, b, d)))
         diag = mcmc.diagnostics()
-        divergences = diag.get("divergences", {}).get("chain 0", [])
-        per_chain.append({
-            "divergences": len(divergences),
-            "acceptance_rate": float(diag.get("acceptance rate", {}).get("chain 0", math.nan)),
-            "step_size": float(kernel.step_size),
-        })
+        info = {"divergences": len(diag.get("divergences", {}).get("chain 0", [])),
+                "acceptance_rate": float(diag.get("acceptance rate", {}).get("chain 0", math.nan)),
+                "step_size": float(kernel.step_size)}
+        return to_theta(mcmc.get_samples()["theta"].reshape(draws, *start.shape)), info
+
+    t0 = time.perf_counter()
+    if chain_method == "vectorized":
+        joint, info = run(init, seed * 1000)  # (S, C, B, d)
+        theta = joint.permute(1, 0, 2, 3).contiguous()  # (C, S, B, d)
+        per_chain = [{**info, "shared": chains}]  # one run: its divergences are those of all copies together
+    else:
+        samples, per_chain = [], []
+        for c in range(chains):
+            chain_theta, info = run(init[c], seed * 1000 + c)
+            samples.append(chain_theta)
+            per_chain.append(info)
+        theta = torch.stack(samples)  # (C, S, B, d)
     seconds = time.perf_counter() - t0
-    theta = torch.stack(samples)  # (C, S, B, d)
     x = theta.double().cpu()
     ess = effective_sample_size(x, chain_dim=0, sample_dim=1)  # (B, d)
     rhat = split_gelman_rubin(x, chain_dim=0, sample_dim=1) if chains * draws >= 4 else torch.full_like(ess, math.nan)
-    diagnostics = {"chains": per_chain, "ess": ess, "rhat": rhat, "warmup": warmup}
+    diagnostics = {"chains": per_chain, "ess": ess, "rhat": rhat, "warmup": warmup, "chain_method": chain_method}
     return Draws(theta, "nuts", seconds, potential.calls, diagnostics)
