@@ -187,3 +187,43 @@ def test_tempered_input_widens_the_decoded_interfaces(tiny_run):  # noqa: F811
     torch.testing.assert_close(p4["pde"][0], by_hand)
     with pytest.raises(DgnoError, match="--pde-temperature"):
         InverseSettings(pde_temperature=0.5)
+
+
+def test_latent_fit_error_is_the_best_fits_and_below_the_encoders(tiny_run):  # noqa: F811
+    """--model-error-from latent: the calibration's second error field is the residual of the latent fitted to each
+    validation u, which fits u better than the encoder's latent, and is a stationary point of its objective."""
+    from dgno.config.runs import load_run
+    from dgno.inverse.calibration import best_fit_errors, calibrate, model_errors
+    from dgno.reference import load_h5
+
+    run, data = tiny_run
+    _, model, _ = load_run(run)
+    cal = calibrate(model, run=run, checkpoint="best", data_dir=data, refresh=True)
+    val = load_h5(data / "val.h5", require_u=True)
+    enc_u, _ = model_errors(model, val.a, val.u, val.x_u)
+    fit_u, fit_a = best_fit_errors(model, cal.prior, val.a, val.u, val.x_u, cal.model_error, steps=300)
+    assert fit_a.shape == val.a.shape and fit_u.shape == val.u.shape
+    free = cal.model_error > 0
+    weighted = [((e**2)[:, free] / cal.model_error[free] ** 2).sum() for e in (fit_u, enc_u)]
+    assert weighted[0] < weighted[1]  # the fit explains more of u than the encoder does (it starts there)
+    np.testing.assert_allclose(cal.fit["model_error"], np.sqrt((fit_u**2).mean(0)), rtol=1e-4, atol=1e-7)
+    assert cal.fit["relative_l2"] > 0
+    moved = cal.error_from("latent")
+    assert moved.model_error is cal.fit["model_error"] and moved.correlated is cal.fit["correlated"]
+    assert cal.error_from("encoder") is cal
+    back = Calibration.from_state(cal.state())  # the cache keeps it
+    np.testing.assert_array_equal(back.fit["model_error"], cal.fit["model_error"])
+    np.testing.assert_array_equal(back.fit["correlated"].lengths, cal.fit["correlated"].lengths)
+    with pytest.raises(DgnoError, match="--model-error-from"):
+        cal.error_from("decoder")
+
+
+def test_invert_with_the_latent_fit_model_error(tiny_run, tmp_path):  # noqa: F811
+    run, data = tiny_run
+    out = tmp_path / "latent"
+    assert _invert(run, data, out, "--method", "map", "--draws", "40", "--physics-check", "0",
+                   "--model-error-from", "latent") == 0
+    s = json.loads((out / "summary.json").read_text())
+    assert s["settings"]["model_error_from"] == "latent" and math.isfinite(s["coverage90_u"])
+    with pytest.raises(DgnoError, match="--model-error-from"):
+        InverseSettings(model_error_from="decoder")

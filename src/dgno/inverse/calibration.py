@@ -6,7 +6,12 @@
   sigma_model in the likelihood (variance sigma^2 + sigma_model^2) and both in the predictive intervals keeps
   the posterior from being more certain than the network is accurate;
 * the correlation of that error in space (:mod:`dgno.inverse.model_error`), fitted to the same validation errors,
-  for ``--model-error correlated``.
+  for ``--model-error correlated``;
+* the same two from the latent that best fits each validation u instead of the encoder's latent
+  (``--model-error-from latent``): G(beta*) - u with beta* the MAP of the latent given all of u (the likelihood
+  of the encoder's error, the fitted prior), and E[a | beta*] - a. An inversion never uses the encoder: its latent
+  is fitted to the observations, so the error it cannot remove is the best fit's, which is smaller than the
+  encoder's (darcy-pwc, 90-minute model: 0.0115 against 0.0333 relative L2 on validation).
 
 Both are stored in ``RUN/inverse_<checkpoint>.pt`` and reused. Any grid works: the RMS fields live on the data's
 nodes and are read between them by :func:`dgno.inverse.grids.interpolate`.
@@ -15,7 +20,7 @@ nodes and are read between them by :func:`dgno.inverse.grids.interpolate`.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -39,6 +44,19 @@ class Calibration:
     source: dict  # where they came from
     a_error: np.ndarray | None = None  # (*grid_a) RMS error of the decoded input at the input nodes
     correlated: CorrelatedError | None = None  # the spatial correlation of the outputs' model error
+    fit: dict | None = None  # the same three from the best-fitting latent: model_error, a_error, correlated
+
+    def error_from(self, source: str) -> Calibration:
+        """This calibration with the model error measured from ``source``: "encoder" (G(enc(a)) - u, as stored)
+        or "latent" (G(beta*) - u, beta* the latent that best fits u)."""
+        if source == "encoder":
+            return self
+        if source != "latent":
+            raise DgnoError(f"--model-error-from must be encoder or latent, got {source!r}")
+        if self.fit is None:
+            raise DgnoError("the calibration has no latent-fit model error (recompute it)")
+        return replace(self, model_error=self.fit["model_error"], a_error=self.fit["a_error"],
+                       correlated=self.fit["correlated"], fit=None)
 
     @property
     def grid_u(self) -> tuple[int, ...]:
@@ -58,13 +76,20 @@ class Calibration:
         return {"prior": self.prior.state(), "model_error": torch.from_numpy(self.model_error),
                 "x_u": torch.from_numpy(self.x_u), "source": self.source,
                 "a_error": None if self.a_error is None else torch.from_numpy(self.a_error),
-                "correlated": None if self.correlated is None else self.correlated.state()}
+                "correlated": None if self.correlated is None else self.correlated.state(),
+                "fit": None if self.fit is None else {
+                    "model_error": torch.from_numpy(self.fit["model_error"]),
+                    "a_error": torch.from_numpy(self.fit["a_error"]), "correlated": self.fit["correlated"].state(),
+                    "relative_l2": self.fit["relative_l2"]}}
 
     @classmethod
     def from_state(cls, s: dict) -> Calibration:
-        a_error = s.get("a_error")
+        a_error, fit = s.get("a_error"), s.get("fit")
+        if fit is not None:
+            fit = {"model_error": fit["model_error"].numpy(), "a_error": fit["a_error"].numpy(),
+                   "correlated": CorrelatedError.from_state(fit["correlated"]), "relative_l2": fit["relative_l2"]}
         return cls(LatentPrior.from_state(s["prior"]), s["model_error"].numpy(), s["x_u"].numpy(), s["source"],
-                   None if a_error is None else a_error.numpy(), CorrelatedError.from_state(s.get("correlated")))
+                   None if a_error is None else a_error.numpy(), CorrelatedError.from_state(s.get("correlated")), fit)
 
 
 def model_errors(model: DGNO, a: np.ndarray, u: np.ndarray, x_u: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -82,6 +107,54 @@ def model_error_fields(model: DGNO, a: np.ndarray, u: np.ndarray, x_u: np.ndarra
     return np.sqrt((err_u**2).mean(0)), np.sqrt((err_a**2).mean(0))
 
 
+def best_fit_errors(model: DGNO, prior: LatentPrior, a: np.ndarray, u: np.ndarray, x_u: np.ndarray, sigma: np.ndarray,
+                    *, steps: int = 300, lr: float = 0.02, chunk: int = 100) -> tuple[np.ndarray, np.ndarray]:
+    """The errors of the latent that best fits each u: G(beta*) - u (N, *grid_u[, C]) and E[a | beta*] - a.
+
+    beta* = transform(theta*), theta* = argmax -sum (G(beta)(x) - u)^2 / (2 sigma^2) + log p(theta) over the nodes
+    where sigma > 0 (a hard constraint fixes the others), by Adam from the encoder's latent, ``chunk`` samples
+    at a time. sigma (*grid_u[, C]) is the encoder's RMS error: the MAP given every node observed with it.
+    """
+    from dgno.nn.multionet import frozen_trunks
+
+    p = next(model.parameters())
+    prior = prior.to(p.device, p.dtype)
+    n, c = u.shape[0], len(model.output_names)
+    x = torch.as_tensor(x_u.reshape(-1, x_u.shape[-1]), dtype=p.dtype, device=p.device)
+    target = torch.as_tensor(u.reshape(n, -1, c), dtype=p.dtype, device=p.device)
+    sig = torch.as_tensor(np.asarray(sigma).reshape(-1, c), dtype=p.dtype, device=p.device)
+    weight = torch.where(sig > 0, 1 / sig.clamp_min(1e-30) ** 2, torch.zeros_like(sig))
+    beta0 = predict_dataset(model, torch.from_numpy(a), torch.from_numpy(x_u))["beta"].to(p.device, p.dtype)
+    requires = [q.requires_grad for q in model.parameters()]
+    for q in model.parameters():
+        q.requires_grad_(False)
+    fitted = []
+    try:
+        with frozen_trunks(model):
+            for start in range(0, n, chunk):
+                theta = prior.inverse(beta0[start:start + chunk]).clone().requires_grad_(True)
+                y = target[start:start + chunk]
+                opt = torch.optim.Adam([theta], lr=lr)
+                sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=steps, eta_min=lr / 50)
+                for _ in range(steps):
+                    opt.zero_grad(set_to_none=True)
+                    r = model.outputs_at(prior.transform(theta), x) - y  # (B, n_u, C)
+                    loss = 0.5 * (r**2 * weight).sum() - prior.log_prob(theta).sum()
+                    loss.backward()
+                    opt.step()
+                    sched.step()
+                fitted.append(prior.transform(theta.detach()))
+    finally:
+        for q, r in zip(model.parameters(), requires, strict=True):
+            q.requires_grad_(r)
+    beta = torch.cat(fitted)
+    with torch.no_grad():
+        g = torch.cat([model.outputs_at(beta[i:i + chunk], x) for i in range(0, n, chunk)])
+        a_hat = model.likelihood.mean(model.decode_a(beta))
+    err_u = g.double().cpu().numpy().reshape(u.shape) - u
+    return err_u, a_hat.double().cpu().numpy().reshape(a.shape) - a
+
+
 def latent_dim(model: DGNO) -> int:
     """The dimension of beta (read off the fields' decoders)."""
     return int(next(iter(model.decoders.values())).d_beta)
@@ -97,7 +170,8 @@ def calibrate(model: DGNO, *, run: str | os.PathLike, checkpoint: str, data_dir:
             cal = Calibration.from_state(torch.load(path, weights_only=True))
         except Exception:
             cal = None
-        if cal is not None and cal.prior.kind == kind and cal.a_error is not None and cal.correlated is not None:
+        if (cal is not None and cal.prior.kind == kind and cal.a_error is not None and cal.correlated is not None
+                and cal.fit is not None):
             return cal
     data_dir = Path(data_dir)
     files = {s: data_dir / f"{s}.h5" for s in ("train", "val")}
@@ -114,9 +188,15 @@ def calibrate(model: DGNO, *, run: str | os.PathLike, checkpoint: str, data_dir:
     errors_u, errors_a = model_errors(model, val.a, val.u, val.x_u)
     err_u, err_a = np.sqrt((errors_u**2).mean(0)), np.sqrt((errors_a**2).mean(0))
     correlated = fit_correlated_error(val.x_u, errors_u, err_u)
+    fit_u, fit_a = best_fit_errors(model, latent, val.a, val.u, val.x_u, err_u)
+    rms_u = np.sqrt((fit_u**2).mean(0))
+    flat = (fit_u.reshape(len(val), -1), val.u.reshape(len(val), -1))
+    fit = {"model_error": rms_u, "a_error": np.sqrt((fit_a**2).mean(0)),
+           "correlated": fit_correlated_error(val.x_u, fit_u, rms_u),
+           "relative_l2": float(np.mean(np.linalg.norm(flat[0], axis=1) / np.linalg.norm(flat[1], axis=1)))}
     cal = Calibration(latent, err_u, val.x_u.astype(float),
                       {"train": str(files["train"]), "val": str(files["val"]), "checkpoint": checkpoint,
-                       "n_val": len(val)}, err_a, correlated)
+                       "n_val": len(val)}, err_a, correlated, fit)
     with atomic_path(path) as tmp:
         torch.save(cal.state(), tmp)
     return cal

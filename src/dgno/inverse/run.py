@@ -52,6 +52,9 @@ class InverseSettings:
     # point, "correlated" in space (a Gaussian field fitted on the validation errors, kriged in the predictive),
     # or "off"; True / False mean "independent" / "off"
     model_error: str | bool = "independent"
+    # where that error is measured on the validation split: "encoder", G(enc(a)) - u, or "latent", G(beta*) - u at
+    # the latent that best fits u (what an inversion, which never uses the encoder, cannot remove)
+    model_error_from: str = "encoder"
     max_tree_depth: int = 8
     full_mass: bool = False
     map_starts: int = 4
@@ -65,6 +68,8 @@ class InverseSettings:
             object.__setattr__(self, "model_error", "independent" if self.model_error else "off")
         if self.model_error not in MODEL_ERRORS:
             raise DgnoError(f"--model-error must be one of {', '.join(MODEL_ERRORS)}, got {self.model_error!r}")
+        if self.model_error_from not in ("encoder", "latent"):
+            raise DgnoError(f"--model-error-from must be encoder or latent, got {self.model_error_from!r}")
         if self.chain_method not in CHAIN_METHODS:
             raise DgnoError(f"--chain-method must be one of {', '.join(CHAIN_METHODS)}, got {self.chain_method!r}")
         if self.method not in METHODS:
@@ -354,6 +359,7 @@ def invert(model: DGNO, layout: WeakLayout, cal: Calibration, obs: list[Observat
     """Invert B instances together (same number of observations each); ``layout`` lays out the virtual
     observables' weak points (drawn once); ``resolve`` (a (*grid_a) -> u on the data's grid, e.g. a
     :class:`~dgno.inverse.physics_check.ReferenceSolve`) re-solves posterior draws for the physics check."""
+    cal = cal.error_from(settings.model_error_from)
     with frozen_trunks(model):
         posterior = build_posterior(model, layout, cal, obs, settings)
         draws = sample_posterior(posterior, settings, progress=progress)
