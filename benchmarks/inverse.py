@@ -192,6 +192,9 @@ def main(argv: list[str] | None = None) -> dict:
     p.add_argument("--model-error-from", default="encoder", choices=["encoder", "latent"],
                    help="where the model error is measured on the validation split: the encoder's latent, or the "
                         "latent that best fits each u (smaller: an inversion never uses the encoder)")
+    p.add_argument("--model-bias", default="none", choices=["none", "mean"],
+                   help="mean: the model error's mean per node (validation) is added to the forward model and its "
+                        "spread about it is the model error (with --model-error independent)")
     p.add_argument("--map-starts", type=int, default=4, help="starts of the MAP search (map, and nuts's start)")
     p.add_argument("--map-steps", type=int, default=400, help="Adam steps of each MAP start")
     p.add_argument("--max-tree-depth", type=int, default=8)
@@ -211,6 +214,7 @@ def main(argv: list[str] | None = None) -> dict:
                                seed=args.seed, pde_weight=args.pde_weight, max_tree_depth=args.max_tree_depth,
                                pde_temperature=args.pde_temperature,
                                model_error=args.model_error, model_error_from=args.model_error_from,
+                               model_bias=args.model_bias,
                                physics_check=args.physics_check, quadrature=args.quadrature,
                                quadrature_n=args.quadrature_n)
     cfg, model, ck = load_run(args.run, checkpoint=args.checkpoint)

@@ -227,3 +227,43 @@ def test_invert_with_the_latent_fit_model_error(tiny_run, tmp_path):  # noqa: F8
     assert s["settings"]["model_error_from"] == "latent" and math.isfinite(s["coverage90_u"])
     with pytest.raises(DgnoError, match="--model-error-from"):
         InverseSettings(model_error_from="decoder")
+
+
+def test_model_bias_shifts_the_observations_and_leaves_the_spread(tiny_run):  # noqa: F811
+    """--model-bias mean: y - bias(x) is compared with G(beta), and the variance is the noise plus the error's spread
+    about its mean (sigma_model^2 - bias^2)."""
+    from dgno.config.build import weak_layout
+    from dgno.config.runs import load_run
+    from dgno.inverse.calibration import calibrate, model_errors
+    from dgno.inverse.run import build_posterior
+    from dgno.reference import load_h5
+
+    run, data = tiny_run
+    cfg, model, _ = load_run(run)
+    cal = calibrate(model, run=run, checkpoint="best", data_dir=data)
+    val = load_h5(data / "val.h5", require_u=True)
+    err, _ = model_errors(model, val.a, val.u, val.x_u)
+    np.testing.assert_allclose(cal.bias, err.mean(0), rtol=1e-6, atol=1e-9)
+    centred = cal.centred()
+    np.testing.assert_allclose(centred.model_error**2 + cal.bias**2, cal.model_error**2, rtol=1e-6, atol=1e-12)
+    assert centred.correlated is None
+    _, o = _posterior(run, data, b=1)[2:]
+    plain = build_posterior(model, weak_layout(cfg, model.problem), cal, o, InverseSettings(pde_weight=0))
+    shifted = build_posterior(model, weak_layout(cfg, model.problem), centred, o,
+                              InverseSettings(pde_weight=0, model_bias="mean"))
+    bias_obs = cal.bias_at(o[0].x)
+    np.testing.assert_allclose(plain.y_obs[0].numpy() - shifted.y_obs[0].numpy(), bias_obs, rtol=1e-5, atol=1e-9)
+    noise = o[0].sigma[0] ** 2
+    np.testing.assert_allclose(shifted.noise_var[0, :, 0].numpy(),
+                               noise + centred.model_error_at(o[0].x)[:, 0] ** 2, rtol=1e-5)
+    with pytest.raises(DgnoError, match="--model-bias mean needs --model-error independent"):
+        InverseSettings(model_bias="mean", model_error="correlated")
+
+
+def test_invert_with_a_model_bias(tiny_run, tmp_path):  # noqa: F811
+    run, data = tiny_run
+    out = tmp_path / "bias"
+    assert _invert(run, data, out, "--method", "map", "--draws", "40", "--physics-check", "0",
+                   "--model-error-from", "latent", "--model-bias", "mean") == 0
+    s = json.loads((out / "summary.json").read_text())
+    assert s["settings"]["model_bias"] == "mean" and math.isfinite(s["u_rel_l2_predictive"])

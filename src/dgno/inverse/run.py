@@ -55,6 +55,9 @@ class InverseSettings:
     # where that error is measured on the validation split: "encoder", G(enc(a)) - u, or "latent", G(beta*) - u at
     # the latent that best fits u (what an inversion, which never uses the encoder, cannot remove)
     model_error_from: str = "encoder"
+    # "mean": the model error's mean per node (validation) is part of the forward model, y = G(beta) + bias + e,
+    # with the error's spread about it as sigma_model; "none": the error is taken as centred
+    model_bias: str = "none"
     max_tree_depth: int = 8
     full_mass: bool = False
     map_starts: int = 4
@@ -70,6 +73,11 @@ class InverseSettings:
             raise DgnoError(f"--model-error must be one of {', '.join(MODEL_ERRORS)}, got {self.model_error!r}")
         if self.model_error_from not in ("encoder", "latent"):
             raise DgnoError(f"--model-error-from must be encoder or latent, got {self.model_error_from!r}")
+        if self.model_bias not in ("none", "mean"):
+            raise DgnoError(f"--model-bias must be none or mean, got {self.model_bias!r}")
+        if self.model_bias == "mean" and self.model_error != "independent":
+            raise DgnoError(f"--model-bias mean needs --model-error independent (got {self.model_error}): the "
+                            "correlated fit is of the uncentred errors")
         if self.chain_method not in CHAIN_METHODS:
             raise DgnoError(f"--chain-method must be one of {', '.join(CHAIN_METHODS)}, got {self.chain_method!r}")
         if self.method not in METHODS:
@@ -123,7 +131,8 @@ def build_posterior(model: DGNO, layout: WeakLayout, cal: Calibration, obs: list
     g = torch.Generator().manual_seed(settings.seed + 7919)
     points = layout.sample(g, device=p.device, dtype=p.dtype)
     x = torch.tensor(np.stack([o.x for o in obs]), dtype=p.dtype)  # (B, K, d)
-    y = torch.tensor(np.stack([o.y for o in obs]), dtype=p.dtype)  # (B, K, C)
+    y_obs = np.stack([o.y - (cal.bias_at(o.x)[:, components] if settings.model_bias == "mean" else 0.0) for o in obs])
+    y = torch.tensor(y_obs, dtype=p.dtype)  # (B, K, C): y - bias, compared with G(beta)
     noise = [np.broadcast_to(o.sigma**2, o.y.shape) for o in obs]  # sigma (C,) per component, alike at every point
     chol = None
     if settings.model_error == "correlated":
@@ -242,8 +251,9 @@ def summarise(
                            components)
             g_obs = f["u"][:, n_u:, list(components)]  # (N, K, C_obs)
             u_pred = u_s + krig.mean(o.y[None] - g_obs) + krig.std * rng.standard_normal(u_s.shape)
-        else:
-            u_pred = u_s + sigma_u * rng.standard_normal(u_s.shape)  # predictive: + the model's own error
+        else:  # predictive: + the model's own error (and its mean, with model_bias="mean")
+            bias = cal.bias_nodes() if with_error and settings.model_bias == "mean" else 0.0
+            u_pred = u_s + bias + sigma_u * rng.standard_normal(u_s.shape)
         exact = "params" in f  # a family prior's a is the exact field of its parameters: no decoder error
         a_pred = a_s + (0.0 if exact else sigma_a) * rng.standard_normal(a_s.shape)
         a_lo, a_hi = np.quantile(a_pred, [0.025, 0.975], axis=0)
@@ -360,6 +370,8 @@ def invert(model: DGNO, layout: WeakLayout, cal: Calibration, obs: list[Observat
     observables' weak points (drawn once); ``resolve`` (a (*grid_a) -> u on the data's grid, e.g. a
     :class:`~dgno.inverse.physics_check.ReferenceSolve`) re-solves posterior draws for the physics check."""
     cal = cal.error_from(settings.model_error_from)
+    if settings.model_bias == "mean":
+        cal = cal.centred()
     with frozen_trunks(model):
         posterior = build_posterior(model, layout, cal, obs, settings)
         draws = sample_posterior(posterior, settings, progress=progress)
