@@ -51,7 +51,7 @@ class Calibration:
     bias: np.ndarray | None = None  # (*grid_u[, C]) mean error of the forward model's outputs at the u nodes
 
     def bias_nodes(self) -> np.ndarray:
-        """The mean error at the u nodes as (n_u, C) (zeros when not known)."""
+        """The mean error G - u at the u nodes as (n_u, C) (zeros when not known)."""
         if self.bias is None:
             return np.zeros_like(self.model_error_nodes())
         return self.bias.reshape(int(np.prod(self.grid_u)), -1)

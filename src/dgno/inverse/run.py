@@ -55,7 +55,8 @@ class InverseSettings:
     # where that error is measured on the validation split: "encoder", G(enc(a)) - u, or "latent", G(beta*) - u at
     # the latent that best fits u (what an inversion, which never uses the encoder, cannot remove)
     model_error_from: str = "encoder"
-    # "mean": the model error's mean per node (validation) is part of the forward model, y = G(beta) + bias + e,
+    # "mean": the model error's mean per node (validation) is part of the forward model, y = G(beta) - bias + e
+    # (bias = mean of G - u),
     # with the error's spread about it as sigma_model; "none": the error is taken as centred
     model_bias: str = "none"
     max_tree_depth: int = 8
@@ -131,8 +132,9 @@ def build_posterior(model: DGNO, layout: WeakLayout, cal: Calibration, obs: list
     g = torch.Generator().manual_seed(settings.seed + 7919)
     points = layout.sample(g, device=p.device, dtype=p.dtype)
     x = torch.tensor(np.stack([o.x for o in obs]), dtype=p.dtype)  # (B, K, d)
-    y_obs = np.stack([o.y - (cal.bias_at(o.x)[:, components] if settings.model_bias == "mean" else 0.0) for o in obs])
-    y = torch.tensor(y_obs, dtype=p.dtype)  # (B, K, C): y - bias, compared with G(beta)
+    # the error is G - u, so with its mean the forward model is G(beta) - bias: G(beta) is compared with y + bias
+    y_obs = np.stack([o.y + (cal.bias_at(o.x)[:, components] if settings.model_bias == "mean" else 0.0) for o in obs])
+    y = torch.tensor(y_obs, dtype=p.dtype)  # (B, K, C)
     noise = [np.broadcast_to(o.sigma**2, o.y.shape) for o in obs]  # sigma (C,) per component, alike at every point
     chol = None
     if settings.model_error == "correlated":
@@ -251,9 +253,9 @@ def summarise(
                            components)
             g_obs = f["u"][:, n_u:, list(components)]  # (N, K, C_obs)
             u_pred = u_s + krig.mean(o.y[None] - g_obs) + krig.std * rng.standard_normal(u_s.shape)
-        else:  # predictive: + the model's own error (and its mean, with model_bias="mean")
+        else:  # predictive: + the model's own error (less its mean G - u, with model_bias="mean")
             bias = cal.bias_nodes() if with_error and settings.model_bias == "mean" else 0.0
-            u_pred = u_s + bias + sigma_u * rng.standard_normal(u_s.shape)
+            u_pred = u_s - bias + sigma_u * rng.standard_normal(u_s.shape)
         exact = "params" in f  # a family prior's a is the exact field of its parameters: no decoder error
         a_pred = a_s + (0.0 if exact else sigma_a) * rng.standard_normal(a_s.shape)
         a_lo, a_hi = np.quantile(a_pred, [0.025, 0.975], axis=0)
