@@ -82,7 +82,10 @@ def included_rows(path: Path, args, settings: InverseSettings) -> list[dict]:
     if not path.is_file():
         raise SystemExit(f"--include {path}: no such file")
     d = json.loads(path.read_text())
-    theirs, ours = d.get("settings", {}), json.loads(json.dumps(asdict(settings)))
+    ours = json.loads(json.dumps(asdict(settings)))
+    # a setting added after that file was written had one behaviour then: its default
+    defaults = json.loads(json.dumps(asdict(InverseSettings())))
+    theirs = {**{k: v for k, v in defaults.items() if k not in d.get("settings", {})}, **d.get("settings", {})}
     if d.get("run") != args.run or theirs != ours:
         diff = sorted(k for k in set(theirs) | set(ours) if theirs.get(k) != ours.get(k))
         raise SystemExit(f"--include {path}: another run or other settings ({d.get('run')}; differs in "

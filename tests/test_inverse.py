@@ -616,3 +616,13 @@ def test_inverse_benchmark_runs_on_a_tiny_burgers_run(burgers_run, tmp_path):
     with pytest.raises(SystemExit, match="other observations"):
         bench.main([*base[:5], "20", *base[6:], "--id-start", "1", "--n-id", "1", "--include",
                     str(tmp_path / "inverse_part0.json"), "--name", "bad"])
+    # a part written before a setting existed had that setting's default; any other value is refused
+    old = json.loads((tmp_path / "inverse_part0.json").read_text())
+    del old["settings"]["model_bias"]
+    (tmp_path / "inverse_old.json").write_text(json.dumps(old))
+    again = bench.main([*base, "--id-start", "1", "--n-id", "1", "--include", str(tmp_path / "inverse_old.json"),
+                        "--name", "merged_old"])
+    assert [r["index"] for r in again["instances"]] == [0, 1]
+    with pytest.raises(SystemExit, match="differs in model_bias"):
+        bench.main([*base, "--id-start", "1", "--n-id", "1", "--model-bias", "mean", "--include",
+                    str(tmp_path / "inverse_old.json"), "--name", "bad_bias"])
