@@ -142,8 +142,16 @@ def reliability(probs: list[np.ndarray], truths: list[np.ndarray], bins: int = 1
     with np.errstate(invalid="ignore", divide="ignore"):
         mean_p = np.bincount(which, weights=p, minlength=bins) / count
         freq = np.bincount(which, weights=t, minlength=bins) / count
+    # Murphy's decomposition over the bins: Brier = reliability - resolution + uncertainty (+ the spread of the
+    # predictions within each bin): reliability is what a recalibration p -> f(p) could remove at most, resolution
+    # how far the bins' frequencies move from the base rate (sharper and right is higher)
+    ok = count > 0
+    base = float(t.mean())
+    rel = float(np.sum(count[ok] * (mean_p[ok] - freq[ok]) ** 2) / p.size)
+    res = float(np.sum(count[ok] * (freq[ok] - base) ** 2) / p.size)
     return {"edges": edges.tolist(), "count": count.tolist(), "mean_prob": mean_p.tolist(), "frequency": freq.tolist(),
-            "brier": float(np.mean((p - t) ** 2))}
+            "brier": float(np.mean((p - t) ** 2)), "reliability": rel, "resolution": res,
+            "uncertainty": base * (1 - base)}
 
 
 def plot_phase_reliability(curves: dict[str, dict], path: Path, title: str) -> None:
@@ -261,6 +269,10 @@ def comparison_markdown(cmp: dict, two_phase: bool) -> list[str]:
         lines += ["", f"Reliability, {name}: predicted P(high) per bin / observed frequency / nodes: "
                   + ", ".join(f"{p:.2f}/{f:.2f}/{n}" for p, f, n in zip(c["mean_prob"], c["frequency"], c["count"],
                                                                        strict=True) if n)]
+        if "reliability" in c:
+            lines.append(f"Brier {c['brier']:.4f} = reliability {c['reliability']:.4f} - resolution "
+                         f"{c['resolution']:.4f} + uncertainty {c['uncertainty']:.4f} + within-bin "
+                         f"{c['brier'] - c['reliability'] + c['resolution'] - c['uncertainty']:.4f}")
     return lines
 
 

@@ -415,3 +415,18 @@ def test_benchmark_script_resume_adds_dgno_without_recomputing(pwc_file, tmp_pat
         assert sorted(h["test"]) == ["0", "1"]
     with pytest.raises(SystemExit, match="same --snr"):  # other observations are another posterior
         script.main([*base, "--n", "2", "--resume", "--snr", "20"])
+
+
+def test_brier_decomposition_of_the_reliability_curve():
+    """Murphy's decomposition: exact when every bin holds one predicted value; a calibrated forecast has reliability
+    ~0, one pushed off its frequencies has it large, and the sum always returns the Brier score."""
+    bench = _module("reference_posterior")
+    rng = np.random.default_rng(0)
+    p = rng.choice(np.linspace(0.25, 0.95, 8), size=200_000)  # one value per bin
+    calibrated = rng.random(p.size) < p
+    c = bench.reliability([p], [calibrated])
+    assert c["reliability"] < 1e-4
+    assert c["brier"] == pytest.approx(c["reliability"] - c["resolution"] + c["uncertainty"], abs=1e-12)
+    skewed = bench.reliability([p - 0.2], [calibrated])  # 0.2 too low everywhere (each value still in a bin of its own)
+    assert skewed["reliability"] == pytest.approx(0.2**2, rel=0.1)
+    assert skewed["resolution"] == pytest.approx(c["resolution"], rel=1e-6)  # the same bins, the same frequencies
