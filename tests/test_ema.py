@@ -21,8 +21,8 @@ from dgno.train import load_checkpoint
 TINY = [
     "model.latent_dim=8", "model.encoder.hidden=[16]", "model.field.width=12", "model.field.depth=3",
     "model.field.n_sum=2", "model.a_decoder.width=12", "model.a_decoder.depth=3", "model.a_decoder.n_sum=2",
-    "physics.particles=12", "train.batch_size=3", "train.val_every=5", "train.checkpoint_every=1",
-    "train.log_every=1", "train.lr=1e-2", "train.threads=1", "train.device=cpu", "train.steps=12",
+    "physics.particles=12", "train.batch_size=3", "train.val_every=3", "train.checkpoint_every=1",
+    "train.log_every=1", "train.lr=1e-2", "train.threads=1", "train.device=cpu", "train.steps=8",
     "train.step_size=10", "train.ema=0.8",
 ]
 
@@ -41,7 +41,7 @@ def _args(data_dir, *extra):
 def test_ema_is_the_hand_written_average_and_is_what_is_validated_and_loaded(data_dir, tmp_path):
     # The average of a run's raw weights, step by step: rerun the same training one step at a time (resuming), so
     # that every step's raw weights are seen, and fold them in by hand.
-    steps, decay = 12, 0.8
+    steps, decay = 8, 0.8
     run = tmp_path / "stepwise"
     by_hand = None
     for k in range(1, steps + 1):
