@@ -251,13 +251,14 @@ POSITIVE_FLOATS = ["train.lr", "train.gamma", "train.val_seconds", "train.max_mi
 NONNEGATIVE_FLOATS = ["train.weight_decay", "physics.residual_weight", "physics.boundary_weight", "physics.kl_weight",
                       "physics.precisions.weak", "data.memory_budget_mb"]
 FINITE_FLOATS = ["physics.source", "model.a_lo", "model.a_hi"]
+UNIT_FLOATS = ["train.ema"]  # a decay: in the open interval (0, 1)
 NOT_FINITE = st.sampled_from([".nan", ".inf", "-.inf", "nan", "inf", "-inf", "NaN", "1e400", "-1e400"])
 
 
 def test_fuzz_config_tables_cover_every_number():
     """The tables of the range tests name every numeric field of the schema (a new one needs a row)."""
     numeric = {k for k, tp in LEAVES.items() if _base(tp) in (int, float)} | {"physics.precisions.weak"}
-    tables = {*POSITIVE_INTS, *NONNEGATIVE_INTS, *POSITIVE_FLOATS, *NONNEGATIVE_FLOATS, *FINITE_FLOATS}
+    tables = {*POSITIVE_INTS, *NONNEGATIVE_INTS, *POSITIVE_FLOATS, *NONNEGATIVE_FLOATS, *FINITE_FLOATS, *UNIT_FLOATS}
     assert numeric - {"physics.smoothness"} <= tables  # smoothness (2 or 4) is checked where the layout is built
 
 
@@ -265,7 +266,8 @@ def test_fuzz_config_tables_cover_every_number():
 @given(data=st.data())
 def test_fuzz_config_out_of_range_numbers(data):
     """NaN / inf, negative or zero sizes, lr <= 0, absurdly large counts and widths: named key, one line."""
-    kind = data.draw(st.sampled_from(["pos_int", "nonneg_int", "width", "pos_float", "nonneg_float", "finite", "list"]))
+    kind = data.draw(st.sampled_from(["pos_int", "nonneg_int", "width", "pos_float", "nonneg_float", "finite", "unit",
+                                      "list"]))
     if kind in ("pos_int", "nonneg_int"):
         key = data.draw(st.sampled_from(POSITIVE_INTS if kind == "pos_int" else NONNEGATIVE_INTS), label="key")
         low = st.integers(max_value=0 if kind == "pos_int" else -1)
@@ -280,6 +282,10 @@ def test_fuzz_config_out_of_range_numbers(data):
     elif kind == "finite":
         key = data.draw(st.sampled_from(FINITE_FLOATS), label="key")
         text = data.draw(NOT_FINITE, label="value")
+    elif kind == "unit":
+        key = data.draw(st.sampled_from(UNIT_FLOATS), label="key")
+        outside = st.floats(max_value=0.0, allow_nan=False) | st.floats(min_value=1.0, allow_nan=False)
+        text = data.draw(outside.map(repr) | NOT_FINITE, label="value")
     else:
         name = data.draw(st.sampled_from(["hidden", "fc", "channels"]), label="list")
         key = f"model.encoder.{name}"
