@@ -31,7 +31,7 @@ from dgno.inverse.calibration import calibrate
 from dgno.inverse.family import family_prior, stored_parameters
 from dgno.inverse.observations import Window, instance_observations
 from dgno.inverse.run import LEVELS, InverseSettings, Truth, invert
-from dgno.invert_cli import parse_bounds, physics_solver
+from dgno.invert_cli import add_posterior_options, parse_bounds, physics_solver, posterior_options
 from dgno.reference.dataset import load_h5
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -189,17 +189,7 @@ def main(argv: list[str] | None = None) -> dict:
     p.add_argument("--draws", type=int, default=250, help="per chain (nuts) or in all (map)")
     p.add_argument("--warmup", type=int, default=200)
     p.add_argument("--chains", type=int, default=2)
-    p.add_argument("--chain-method", default="sequential", choices=["sequential", "vectorized"],
-                   help="nuts: chains one after another (each adapted alone), or vectorized: the chains as copies "
-                        "of the instances in one batched run (shared adaptation, far less time per draw)")
-    p.add_argument("--model-error-from", default="encoder", choices=["encoder", "latent"],
-                   help="where the model error is measured on the validation split: the encoder's latent, or the "
-                        "latent that best fits each u (smaller: an inversion never uses the encoder)")
-    p.add_argument("--model-bias", default="none", choices=["none", "mean"],
-                   help="mean: the model error's mean per node (validation) is added to the forward model and its "
-                        "spread about it is the model error (with --model-error independent)")
-    p.add_argument("--map-starts", type=int, default=4, help="starts of the MAP search (map, and nuts's start)")
-    p.add_argument("--map-steps", type=int, default=400, help="Adam steps of each MAP start")
+    add_posterior_options(p)
     p.add_argument("--max-tree-depth", type=int, default=8)
     p.add_argument("--batch", type=int, default=10, help="instances inverted together")
     p.add_argument("--physics-check", type=int, default=4)
@@ -213,18 +203,15 @@ def main(argv: list[str] | None = None) -> dict:
     args = p.parse_args(argv)
     torch.set_num_threads(args.threads)
     settings = InverseSettings(method=args.method, draws=args.draws, warmup=args.warmup, chains=args.chains,
-                               chain_method=args.chain_method, map_starts=args.map_starts, map_steps=args.map_steps,
                                seed=args.seed, pde_weight=args.pde_weight, max_tree_depth=args.max_tree_depth,
                                pde_temperature=args.pde_temperature,
-                               model_error=args.model_error, model_error_from=args.model_error_from,
-                               model_bias=args.model_bias,
-                               physics_check=args.physics_check, quadrature=args.quadrature,
-                               quadrature_n=args.quadrature_n)
+                               model_error=args.model_error, physics_check=args.physics_check,
+                               quadrature=args.quadrature, quadrature_n=args.quadrature_n, **posterior_options(args))
     cfg, model, ck = load_run(args.run, checkpoint=args.checkpoint)
     data = Path(args.data_dir)
     family = args.prior == "family"
     cal = calibrate(model, run=args.run, checkpoint=args.checkpoint, data_dir=args.calibration_data or data,
-                    prior=None if family else args.prior)
+                    prior=None if family else args.prior, latent_fit=settings.model_error_from == "latent")
     if family:
         cal = replace(cal, prior=family_prior(cfg.data.preset or ck.get("data_preset"), model))
     options = weak_options(cfg)

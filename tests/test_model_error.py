@@ -198,7 +198,11 @@ def test_latent_fit_error_is_the_best_fits_and_below_the_encoders(tiny_run):  # 
 
     run, data = tiny_run
     _, model, _ = load_run(run)
-    cal = calibrate(model, run=run, checkpoint="best", data_dir=data, refresh=True)
+    plain = calibrate(model, run=run, checkpoint="best", data_dir=data, refresh=True)
+    assert plain.fit is None  # the latent fit is computed when asked for, then cached with the rest
+    cal = calibrate(model, run=run, checkpoint="best", data_dir=data, latent_fit=True)
+    np.testing.assert_array_equal(cal.model_error, plain.model_error)
+    assert calibrate(model, run=run, checkpoint="best", data_dir=data).fit is not None
     val = load_h5(data / "val.h5", require_u=True)
     enc_u, _ = model_errors(model, val.a, val.u, val.x_u)
     fit_u, fit_a = best_fit_errors(model, cal.prior, val.a, val.u, val.x_u, cal.model_error, steps=300)

@@ -30,6 +30,28 @@ from dgno.inverse.observations import (
 from dgno.inverse.run import InverseSettings, Truth, invert, write_posterior
 
 
+def add_posterior_options(p: argparse.ArgumentParser) -> None:
+    """The sampler's and the model error's options, shared with benchmarks/inverse.py (read by
+    :func:`posterior_options`)."""
+    p.add_argument("--chain-method", default="sequential", choices=["sequential", "vectorized"],
+                   help="nuts: chains one after another (each adapted alone), or vectorized: the chains as copies "
+                        "of the instances in one batched run (shared adaptation, far less time per draw)")
+    p.add_argument("--model-error-from", default="encoder", choices=["encoder", "latent"],
+                   help="where the model error is measured on the validation split: the encoder's latent, or the "
+                        "latent that best fits each u (smaller: an inversion never uses the encoder)")
+    p.add_argument("--model-bias", default="none", choices=["none", "mean"],
+                   help="mean: the model error's mean per node (validation) is added to the forward model and its "
+                        "spread about it is the model error (with --model-error independent)")
+    p.add_argument("--map-starts", type=int, default=4, help="starts of the MAP search (map, and nuts's start)")
+    p.add_argument("--map-steps", type=int, default=400, help="Adam steps of each MAP start")
+
+
+def posterior_options(args: argparse.Namespace) -> dict:
+    """The InverseSettings fields of :func:`add_posterior_options`."""
+    return {"chain_method": args.chain_method, "map_starts": args.map_starts, "map_steps": args.map_steps,
+            "model_error_from": args.model_error_from, "model_bias": args.model_bias}
+
+
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("run", nargs="?", default=None,
                    help="run folder written by 'dgno train' (--method reference: a preset name such as darcy-pwc, a "
@@ -62,17 +84,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--draws", type=int, default=None, help="draws per chain (nuts, default 250) or in all (map, 500)")
     p.add_argument("--warmup", type=int, default=200)
     p.add_argument("--chains", type=int, default=2)
-    p.add_argument("--chain-method", default="sequential", choices=["sequential", "vectorized"],
-                   help="nuts: chains one after another (each adapted alone), or vectorized: the chains as copies "
-                        "of the instances in one batched run (shared adaptation, far less time per draw)")
-    p.add_argument("--model-error-from", default="encoder", choices=["encoder", "latent"],
-                   help="where the model error is measured on the validation split: the encoder's latent, or the "
-                        "latent that best fits each u (smaller: an inversion never uses the encoder)")
-    p.add_argument("--model-bias", default="none", choices=["none", "mean"],
-                   help="mean: the model error's mean per node (validation) is added to the forward model and its "
-                        "spread about it is the model error (with --model-error independent)")
-    p.add_argument("--map-starts", type=int, default=4, help="starts of the MAP search (map, and nuts's start)")
-    p.add_argument("--map-steps", type=int, default=400, help="Adam steps of each MAP start")
+    add_posterior_options(p)
     p.add_argument("--max-tree-depth", type=int, default=8)
     p.add_argument("--pde-weight", type=float, default=1.0, help="weight w of the PDE virtual observables")
     p.add_argument("--pde-temperature", type=float, default=1.0,
@@ -212,12 +224,10 @@ def run_invert(args: argparse.Namespace) -> dict:
 
     settings = InverseSettings(
         method=args.method, draws=args.draws or (250 if args.method == "nuts" else 500), warmup=args.warmup,
-        chains=args.chains, chain_method=args.chain_method, map_starts=args.map_starts, map_steps=args.map_steps,
-        seed=args.seed, pde_weight=args.pde_weight, pde_temperature=args.pde_temperature,
+        chains=args.chains, seed=args.seed, pde_weight=args.pde_weight, pde_temperature=args.pde_temperature,
         model_error="off" if args.no_model_error else args.model_error,
-        model_error_from=args.model_error_from, model_bias=args.model_bias,
         max_tree_depth=args.max_tree_depth, physics_check=args.physics_check, quadrature=args.quadrature,
-        quadrature_n=args.quadrature_n)
+        quadrature_n=args.quadrature_n, **posterior_options(args))
     if args.threads:
         torch.set_num_threads(args.threads)
     cfg, model, ck = load_run(args.run, checkpoint=args.checkpoint)
@@ -232,7 +242,7 @@ def run_invert(args: argparse.Namespace) -> dict:
     preset = (ds.attrs.get("preset") if ds is not None else None) or ck.get("data_preset") or cfg.data.preset
     family = args.prior == "family"
     cal = calibrate(model, run=args.run, checkpoint=args.checkpoint, prior=None if family else args.prior,
-                    data_dir=args.calibration_data or cfg.data.dir)
+                    data_dir=args.calibration_data or cfg.data.dir, latent_fit=settings.model_error_from == "latent")
     if family:  # the model error of the calibration, the prior on the input family's parameters
         cal = replace(cal, prior=family_prior(preset, model))
     if ds is not None and (ds.x_u.shape != cal.x_u.shape or not np.allclose(ds.x_u, cal.x_u, atol=1e-9)):

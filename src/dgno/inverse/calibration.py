@@ -189,18 +189,36 @@ def latent_dim(model: DGNO) -> int:
     return int(next(iter(model.decoders.values())).d_beta)
 
 
+def latent_fit_errors(model: DGNO, prior: LatentPrior, val, err_u: np.ndarray) -> dict:
+    """The model error of the latent that best fits each validation u (:func:`best_fit_errors`): its RMS per node,
+    its mean, the decoded input's RMS error, its correlated fit and the mean relative L2 error of the fit."""
+    fit_u, fit_a = best_fit_errors(model, prior, val.a, val.u, val.x_u, err_u)
+    rms_u = np.sqrt((fit_u**2).mean(0))
+    flat = (fit_u.reshape(len(val), -1), val.u.reshape(len(val), -1))
+    return {"model_error": rms_u, "a_error": np.sqrt((fit_a**2).mean(0)), "bias": fit_u.mean(0),
+            "correlated": fit_correlated_error(val.x_u, fit_u, rms_u),
+            "relative_l2": float(np.mean(np.linalg.norm(flat[0], axis=1) / np.linalg.norm(flat[1], axis=1)))}
+
+
 def calibrate(model: DGNO, *, run: str | os.PathLike, checkpoint: str, data_dir: str | os.PathLike,
-              prior: str | None = None, refresh: bool = False) -> Calibration:
-    """The run's calibration for ``prior`` (None: the model's default), from the cache or from its data."""
+              prior: str | None = None, refresh: bool = False, latent_fit: bool = False) -> Calibration:
+    """The run's calibration for ``prior`` (None: the model's default), from the cache or from its data.
+
+    ``latent_fit`` also fits the latent to every validation u (:func:`latent_fit_errors`, for
+    ``--model-error-from latent``): the only costly part, so it is computed when first asked for and then cached
+    with the rest."""
     path = Path(run) / f"inverse_{checkpoint}.pt"
     kind = prior or ("standard" if model.variational else "fitted")
+    cal = None
     if path.is_file() and not refresh:
         try:  # a damaged or foreign cache is recomputed, never trusted
             cal = Calibration.from_state(torch.load(path, weights_only=True))
         except Exception:
             cal = None
-        if (cal is not None and cal.prior.kind == kind and cal.a_error is not None and cal.correlated is not None
-                and cal.fit is not None and cal.bias is not None):
+        if not (cal is not None and cal.prior.kind == kind and cal.a_error is not None and cal.correlated is not None
+                and cal.bias is not None):
+            cal = None
+        elif cal.fit is not None or not latent_fit:
             return cal
     data_dir = Path(data_dir)
     files = {s: data_dir / f"{s}.h5" for s in ("train", "val")}
@@ -209,23 +227,20 @@ def calibrate(model: DGNO, *, run: str | os.PathLike, checkpoint: str, data_dir:
             raise DgnoError(f"{f}: the inversion's calibration needs the run's {split} split "
                             "(the data directory of its config, or --calibration-data DIR)")
     val = load_h5(files["val"], require_u=True)
-    encoded = None
-    if kind == "fitted":
-        train = load_h5(files["train"], read_u=False)
-        encoded = predict_dataset(model, torch.from_numpy(train.a), torch.from_numpy(train.x_u))["beta"]
-    latent = choose_prior(kind, variational=model.variational, encoded=encoded, dim=latent_dim(model))
-    errors_u, errors_a = model_errors(model, val.a, val.u, val.x_u)
-    err_u, err_a = np.sqrt((errors_u**2).mean(0)), np.sqrt((errors_a**2).mean(0))
-    correlated = fit_correlated_error(val.x_u, errors_u, err_u)
-    fit_u, fit_a = best_fit_errors(model, latent, val.a, val.u, val.x_u, err_u)
-    rms_u = np.sqrt((fit_u**2).mean(0))
-    flat = (fit_u.reshape(len(val), -1), val.u.reshape(len(val), -1))
-    fit = {"model_error": rms_u, "a_error": np.sqrt((fit_a**2).mean(0)), "bias": fit_u.mean(0),
-           "correlated": fit_correlated_error(val.x_u, fit_u, rms_u),
-           "relative_l2": float(np.mean(np.linalg.norm(flat[0], axis=1) / np.linalg.norm(flat[1], axis=1)))}
-    cal = Calibration(latent, err_u, val.x_u.astype(float),
-                      {"train": str(files["train"]), "val": str(files["val"]), "checkpoint": checkpoint,
-                       "n_val": len(val)}, err_a, correlated, fit, errors_u.mean(0))
+    if cal is not None:  # the cached calibration, without the latent fit asked for now
+        cal = replace(cal, fit=latent_fit_errors(model, cal.prior, val, cal.model_error))
+    else:
+        encoded = None
+        if kind == "fitted":
+            train = load_h5(files["train"], read_u=False)
+            encoded = predict_dataset(model, torch.from_numpy(train.a), torch.from_numpy(train.x_u))["beta"]
+        latent = choose_prior(kind, variational=model.variational, encoded=encoded, dim=latent_dim(model))
+        errors_u, errors_a = model_errors(model, val.a, val.u, val.x_u)
+        err_u, err_a = np.sqrt((errors_u**2).mean(0)), np.sqrt((errors_a**2).mean(0))
+        cal = Calibration(latent, err_u, val.x_u.astype(float),
+                          {"train": str(files["train"]), "val": str(files["val"]), "checkpoint": checkpoint,
+                           "n_val": len(val)}, err_a, fit_correlated_error(val.x_u, errors_u, err_u),
+                          latent_fit_errors(model, latent, val, err_u) if latent_fit else None, errors_u.mean(0))
     with atomic_path(path) as tmp:
         torch.save(cal.state(), tmp)
     return cal
