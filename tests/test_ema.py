@@ -8,37 +8,26 @@ import json
 import pytest
 import torch
 
-from dgno.config import get_preset
 from dgno.config.build import run_training
 from dgno.config.runs import load_run
 from dgno.config.schema import load_config
 from dgno.errors import DgnoError
 from dgno.evaluate.metrics import evaluate
-from dgno.reference import SplitCounts, generate
 from dgno.reference.dataset import load_h5
 from dgno.train import load_checkpoint
+from test_train import TINY as TRAIN_TINY
+from test_train import data_dir  # noqa: F401  (its tiny darcy-pwc data)
 
-TINY = [
-    "model.latent_dim=8", "model.encoder.hidden=[16]", "model.field.width=12", "model.field.depth=3",
-    "model.field.n_sum=2", "model.a_decoder.width=12", "model.a_decoder.depth=3", "model.a_decoder.n_sum=2",
-    "physics.particles=12", "train.batch_size=3", "train.val_every=3", "train.checkpoint_every=1",
-    "train.log_every=1", "train.lr=1e-2", "train.threads=1", "train.device=cpu", "train.steps=8",
-    "train.step_size=10", "train.ema=0.8",
-]
+# test_train's tiny model; checkpoints every step, so that a run resumed one step at a time sees every average
+TINY = [*TRAIN_TINY, "train.batch_size=3", "train.checkpoint_every=1", "train.lr=1e-2", "train.device=cpu",
+        "train.steps=8", "train.step_size=10", "train.ema=0.8"]
 
 
-@pytest.fixture(scope="module")
-def data_dir(tmp_path_factory):
-    out = tmp_path_factory.mktemp("ema_pwc")
-    generate(get_preset("darcy-pwc"), out, counts=SplitCounts(train=8, val=3, test=2, ood=1), seed=0)
-    return out
+def _args(folder, *extra):
+    return [*TINY, f"data.dir={folder}", "data.preset=darcy-pwc", *extra]
 
 
-def _args(data_dir, *extra):
-    return [*TINY, f"data.dir={data_dir}", "data.preset=darcy-pwc", *extra]
-
-
-def test_ema_is_the_hand_written_average_and_is_what_is_validated_and_loaded(data_dir, tmp_path):
+def test_ema_is_the_hand_written_average_and_is_what_is_validated_and_loaded(data_dir, tmp_path):  # noqa: F811
     # The average of a run's raw weights, step by step: rerun the same training one step at a time (resuming), so
     # that every step's raw weights are seen, and fold them in by hand.
     steps, decay = 8, 0.8
