@@ -71,8 +71,12 @@ def main(argv: list[str] | None = None) -> dict:
     best = validate()
     rows.append({"round": 0, "seconds": 0.0, "val_u_rel_l2_mean": best})
     print(f"start ({args.checkpoint}.pt, step {ck['step']}): val u {best:.4f}", flush=True)
-    save_checkpoint(out / "best.pt", {"model": model.state_dict(), "step": ck["step"], "config": ck["config"],
-                                      "data_preset": ck.get("data_preset"), "finish": "start"})
+
+    def keep(finish: str) -> None:  # best.pt in the layout load_run reads
+        save_checkpoint(out / "best.pt", {"model": model.state_dict(), "step": ck["step"], "config": ck["config"],
+                                          "data_preset": ck.get("data_preset"), "finish": finish})
+
+    keep("start")
     budget, k = 60 * args.minutes, 0
     while time.perf_counter() - start < budget:
         k += 1
@@ -98,8 +102,7 @@ def main(argv: list[str] | None = None) -> dict:
         print(f"round {k}: {row['seconds']:.0f} s, loss {before:.4g} -> {after:.4g}, val u {val:.4f}", flush=True)
         if val < best:
             best = val
-            save_checkpoint(out / "best.pt", {"model": model.state_dict(), "step": ck["step"], "config": ck["config"],
-                                              "data_preset": ck.get("data_preset"), "finish": f"lbfgs round {k}"})
+            keep(f"lbfgs round {k}")
     (out / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
     summary = {"run": args.run, "checkpoint": args.checkpoint, "start_val": rows[0]["val_u_rel_l2_mean"],
                "best_val": best, "rounds": k, "seconds": time.perf_counter() - start, "batch": args.batch,

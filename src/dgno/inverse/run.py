@@ -360,7 +360,7 @@ def _diagnostics(draws: Draws, b: int, n_instances: int) -> dict:
                 "ess_per_second": float(ess.min() / (draws.seconds / n_instances)),
                 "divergences": int(sum(c["divergences"] for c in diag["chains"])),
                 "acceptance_rate": float(np.mean([c["acceptance_rate"] for c in diag["chains"]])),
-                "chains": int(draws.theta.shape[0]), "chain_method": diag.get("chain_method", "sequential")}
+                "chains": int(draws.theta.shape[0]), "chain_method": diag["chain_method"]}
     return {"ess_min": float(draws.flat.shape[0]), "note": "independent draws of the Laplace approximation",
             "hessian_eigenvalues_clipped": diag["hessian_eigenvalues_clipped"][b]}
 

@@ -249,7 +249,7 @@ def nuts(
     if chain_method == "vectorized":
         joint, info = run(init, seed * 1000)  # (S, C, B, d)
         theta = joint.permute(1, 0, 2, 3).contiguous()  # (C, S, B, d)
-        per_chain = [{**info, "shared": chains}]  # one run: its divergences are those of all copies together
+        per_chain = [info]  # one run: its divergences are those of all copies together
     else:
         samples, per_chain = [], []
         for c in range(chains):
