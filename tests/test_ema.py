@@ -20,7 +20,7 @@ from test_train import data_dir  # noqa: F401  (its tiny darcy-pwc data)
 
 # test_train's tiny model; checkpoints every step, so that a run resumed one step at a time sees every average
 TINY = [*TRAIN_TINY, "train.batch_size=3", "train.checkpoint_every=1", "train.lr=1e-2", "train.device=cpu",
-        "train.steps=8", "train.step_size=10", "train.ema=0.8"]
+        "train.steps=4", "train.step_size=10", "train.ema=0.8"]
 
 
 def _args(folder, *extra):
@@ -30,7 +30,7 @@ def _args(folder, *extra):
 def test_ema_is_the_hand_written_average_and_is_what_is_validated_and_loaded(data_dir, tmp_path):  # noqa: F811
     # The average of a run's raw weights, step by step: rerun the same training one step at a time (resuming), so
     # that every step's raw weights are seen, and fold them in by hand.
-    steps, decay = 8, 0.8
+    steps, decay = 4, 0.8
     run = tmp_path / "stepwise"
     by_hand = None
     for k in range(1, steps + 1):
