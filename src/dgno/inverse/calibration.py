@@ -215,10 +215,11 @@ def calibrate(model: DGNO, *, run: str | os.PathLike, checkpoint: str, data_dir:
             cal = Calibration.from_state(torch.load(path, weights_only=True))
         except Exception:
             cal = None
-        if not (cal is not None and cal.prior.kind == kind and cal.a_error is not None and cal.correlated is not None
-                and cal.bias is not None):
+        usable = (cal is not None and cal.prior.kind == kind and cal.a_error is not None
+                  and cal.correlated is not None and cal.bias is not None)
+        if not usable:
             cal = None
-        elif cal.fit is not None or not latent_fit:
+        elif cal.fit is not None or not latent_fit:  # complete for what is asked
             return cal
     data_dir = Path(data_dir)
     files = {s: data_dir / f"{s}.h5" for s in ("train", "val")}
