@@ -66,3 +66,35 @@ def test_unknown_names_are_errors():
         cfg = load_config(None, [override])
         with pytest.raises(DgnoError, match=needle):
             build_model(cfg, x_a=torch.zeros(29, 29, 2), a_mean=torch.zeros(29, 29), a_std=torch.ones(29, 29))
+
+
+@pytest.mark.parametrize(("overrides", "needle"), [
+    (["train.optimizer=lbfgs"], "train.optimizer: unknown optimizer 'lbfgs'"),
+    (["train.betas=[0.9]"], "train.betas: must be two decays"),
+    (["train.betas=[0.9, 1.0]"], "train.betas: must be two decays"),
+    (["train.precondition_frequency=0"], "train.precondition_frequency"),
+    (["train.optimizer=soap", "train.cuda_graph=true"], "train.cuda_graph: a CUDA graph replays one fixed step"),
+])
+def test_optimizer_keys_are_checked(overrides, needle):
+    with pytest.raises(DgnoError, match=needle):
+        load_config(None, overrides)
+
+
+@pytest.mark.parametrize("name", ["adam", "adamw", "soap"])
+def test_each_optimizer_lowers_a_quadratic(name):
+    """Every train.optimizer is built from the config (betas included) and minimises a convex quadratic whose
+    Hessian is ill-conditioned (condition number 100), the setting where SOAP's preconditioner should help."""
+    from dgno.config.build import optimiser
+
+    cfg = load_config(None, [f"train.optimizer={name}", "train.lr=2e-2", "train.weight_decay=0",
+                             "train.betas=[0.9, 0.99]", "train.precondition_frequency=2"])
+    w = torch.nn.Parameter(torch.ones(4, 3))
+    opt = optimiser(cfg, [w])
+    assert opt.param_groups[0]["betas"] == (0.9, 0.99)
+    scale = torch.logspace(0, 2, 12).reshape(4, 3)
+    start = float((scale * w.detach() ** 2).sum())
+    for _ in range(200):
+        opt.zero_grad()
+        (scale * w**2).sum().backward()
+        opt.step()
+    assert float((scale * w.detach() ** 2).sum()) < 0.05 * start

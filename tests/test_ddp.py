@@ -41,8 +41,10 @@ def _env() -> dict:
     return {**env, "OMP_NUM_THREADS": "1"}
 
 
-def test_ddp_two_ranks_equal_one_process(data_dir, tmp_path):
-    args = [*TINY, f"data.dir={data_dir}", "data.preset=darcy-pwc"]
+@pytest.mark.parametrize("optimizer", ["adam", "soap"])
+def test_ddp_two_ranks_equal_one_process(data_dir, tmp_path, optimizer):
+    args = [*TINY, f"data.dir={data_dir}", "data.preset=darcy-pwc", f"train.optimizer={optimizer}",
+            "train.precondition_frequency=2"]
     one = tmp_path / "one"
     run_training(load_config(None, args), one, progress=False)
     two = tmp_path / "two"
@@ -59,14 +61,22 @@ def test_ddp_two_ranks_equal_one_process(data_dir, tmp_path):
     # float64: the gradients differ only in summation order (1e-16), which Adam's division by sqrt(v) amplifies
     # where a gradient is near zero (measured: at most 2.5e-10 after 4 steps); a wrong sample, particle or noise
     # share moves parameters by ~lr = 1e-3
+    # SOAP rotates into the eigenbasis of the gradients' Kronecker factors, which are nearly rank-deficient after a
+    # few steps: a 1e-16 difference picks another basis of a (near-)degenerate eigenspace and Adam's normalisation in
+    # that basis moves the next steps by up to a few lr (measured: 6e-3 after 4 steps). The first two steps are
+    # before any update in such a basis, so there the losses still agree to rounding.
+    exact = 4 if optimizer == "adam" else 2
     for k in a["model"]:
-        torch.testing.assert_close(b["model"][k], a["model"][k], rtol=0, atol=1e-8, msg=k)
+        torch.testing.assert_close(b["model"][k], a["model"][k], rtol=0, atol=1e-8 if optimizer == "adam" else 2e-2,
+                                   msg=k)
     rows = {}
     for run in (one, two):  # the logged loss of 2 ranks is the mean of theirs: the one-process loss
         rows[run.name] = [json.loads(line)["loss"] for line in (run / "metrics.jsonl").read_text().splitlines()
                           if "loss" in json.loads(line)]
     assert len(rows["two"]) == 4
-    torch.testing.assert_close(torch.tensor(rows["two"]), torch.tensor(rows["one"]), rtol=1e-12, atol=0)
+    torch.testing.assert_close(torch.tensor(rows["two"][:exact]), torch.tensor(rows["one"][:exact]), rtol=1e-12,
+                               atol=0)
+    torch.testing.assert_close(torch.tensor(rows["two"]), torch.tensor(rows["one"]), rtol=1e-5, atol=0)
     assert (two / "best.pt").exists() and (two / "summary.json").exists()
 
 

@@ -239,8 +239,9 @@ def test_fuzz_config_wrong_types(data):
     one_line_error(lambda: load_config(None, [f"{key}={yaml_flow(value)}"]), key)
 
 
-POSITIVE_INTS = ["train.batch_size", "train.step_size", "train.val_every", "train.log_every", "train.checkpoint_every",
-                 "train.threads", "data.n_train", "model.latent_dim", "physics.particles", "physics.levels",
+POSITIVE_INTS = ["train.batch_size", "train.step_size", "train.precondition_frequency", "train.val_every",
+                 "train.log_every", "train.checkpoint_every", "train.threads", "data.n_train", "model.latent_dim",
+                 "physics.particles", "physics.levels",
                  "physics.quadrature_n", *(f"model.{n}.{k}" for n in ("field", "a_decoder") for k in ("width", "depth",
                                                                                                      "n_sum")),
                  *(f"model.fno.{k}" for k in ("modes", "width", "layers", "proj"))]

@@ -217,12 +217,20 @@ def pick_device(name: str) -> torch.device:
 
 
 def optimiser(cfg: Config, params) -> torch.optim.Optimizer:
+    """The optimiser of ``train.optimizer``: Adam and AdamW from torch, SOAP from pytorch-optimizer (a maintained
+    implementation of Vyas et al. 2024, with its state in ``state_dict`` so that resume is exact)."""
     t = cfg.train
+    betas = {} if t.betas is None else {"betas": tuple(t.betas)}
     if t.optimizer == "adam":
-        return torch.optim.Adam(params, lr=t.lr, weight_decay=t.weight_decay)
+        return torch.optim.Adam(params, lr=t.lr, weight_decay=t.weight_decay, **betas)
     if t.optimizer == "adamw":
-        return torch.optim.AdamW(params, lr=t.lr, weight_decay=t.weight_decay)
-    raise DgnoError(f"unknown optimizer {t.optimizer!r}; choose adam or adamw")
+        return torch.optim.AdamW(params, lr=t.lr, weight_decay=t.weight_decay, **betas)
+    if t.optimizer == "soap":
+        from pytorch_optimizer import SOAP
+
+        return SOAP(params, lr=t.lr, weight_decay=t.weight_decay, precondition_frequency=t.precondition_frequency,
+                    **betas)
+    raise DgnoError(f"unknown optimizer {t.optimizer!r}; choose adam, adamw or soap")
 
 
 def run_training(cfg: Config, out_dir: str | Path, *, resume: bool = False, progress: bool = True,

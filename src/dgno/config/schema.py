@@ -107,11 +107,20 @@ class PhysicsConfig:
     kl_weight: float = 1.0
 
 
+OPTIMIZERS = ("adam", "adamw", "soap")
+GRAPH_OPTIMIZERS = ("adam", "adamw")  # whose step a CUDA graph can replay
+
+
 @dataclass(frozen=True)
 class TrainConfig:
     steps: int = 80_000
     batch_size: int = 25
-    optimizer: str = "adam"  # "adam" or "adamw"
+    # "adam", "adamw" (torch.optim) or "soap" (pytorch-optimizer's SOAP: Adam in the eigenbasis of a Shampoo
+    # preconditioner, which follows the ill-conditioned curvature of residual losses; docs/forward.md)
+    optimizer: str = "adam"
+    betas: tuple[float, ...] | None = None  # the moments' decays (None: the optimiser's own, adam (0.9, 0.999),
+    # soap (0.95, 0.95))
+    precondition_frequency: int = 10  # soap: steps between refreshes of the preconditioner's eigenbasis
     lr: float = 5e-4
     weight_decay: float = 1e-4
     step_size: int = 8_000  # StepLR period in optimiser steps
@@ -342,4 +351,13 @@ def check_config(cfg: Config) -> Config:
     _check_int("train.threads", t.threads, 1, 4_096)
     if t.ema is not None and not (math.isfinite(t.ema) and 0.0 < t.ema < 1.0):
         raise DgnoError(f"config key train.ema: must be a decay in (0, 1) (e.g. 0.999) or null, got {_show(t.ema)}")
+    if t.optimizer not in OPTIMIZERS:
+        raise DgnoError(f"config key train.optimizer: unknown optimizer {_show(t.optimizer)}; choose "
+                        f"{', '.join(OPTIMIZERS)}")
+    if t.betas is not None and (len(t.betas) != 2 or not all(math.isfinite(b) and 0.0 <= b < 1.0 for b in t.betas)):
+        raise DgnoError(f"config key train.betas: must be two decays in [0, 1) or null, got {_show(list(t.betas))}")
+    _check_int("train.precondition_frequency", t.precondition_frequency, 1, _COUNT)
+    if t.cuda_graph and t.optimizer not in GRAPH_OPTIMIZERS:
+        raise DgnoError(f"config key train.cuda_graph: a CUDA graph replays one fixed step, and {t.optimizer}'s "
+                        "step branches on its step count (the preconditioner refresh); use adam or adamw with it")
     return cfg
