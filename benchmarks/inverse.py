@@ -17,74 +17,87 @@ import argparse
 import json
 import platform
 import time
-from dataclasses import asdict, replace
 from pathlib import Path
 
 import numpy as np
 import torch
 
+import dgno
 from dgno.atomic import write_text
-from dgno.config.build import weak_layout, weak_options
-from dgno.config.runs import check_compatible, load_run
+from dgno.config.runs import check_compatible
 from dgno.evaluate.plots import plot_reliability
-from dgno.inverse.calibration import calibrate
-from dgno.inverse.family import family_prior, stored_parameters
-from dgno.inverse.observations import Window, instance_observations
-from dgno.inverse.run import LEVELS, InverseSettings, Truth, invert
-from dgno.invert_cli import add_posterior_options, parse_bounds, physics_solver, posterior_options
+from dgno.inverse.run import LEVELS
+from dgno.inversion import (
+    InversionSettings,
+    Truth,
+    Window,
+    add_settings_arguments,
+    given_settings,
+    instance_observations,
+    inverter,
+    stored_parameters,
+)
+from dgno.invert_cli import parse_bounds
 from dgno.reference.dataset import load_h5
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def run_split(model, layout, cal, ck, path: Path, n: int, args, settings: InverseSettings,
-              first: int = 0) -> list[dict]:
+def run_split(inv, path: Path, n: int, args, settings: InversionSettings, first: int = 0) -> list[dict]:
+    op = inv.op
     ds = load_h5(path, require_u=True)
-    check_compatible(model, ds, ck, str(path))
-    problem, names = model.problem, model.output_names
+    check_compatible(op.model, ds, {"data_preset": op.preset}, str(path))
+    problem, names = op.problem, op.output_names
     where = Window.from_bounds(problem.domain, parse_bounds(args.obs_min, "--obs-min"),
                                parse_bounds(args.obs_max, "--obs-max"))
     observed = tuple(args.observe.split(",")) if args.observe else names
     if any(n not in names for n in observed):
         raise SystemExit(f"--observe {args.observe}: outputs are {', '.join(names)}")
-    resolve = physics_solver(model, ds.attrs.get("preset") or ck.get("data_preset")) if settings.physics_check else None
     n = min(first + n, len(ds))
     rows = []
     for start in range(first, n, args.batch):
         idx = list(range(start, min(n, start + args.batch)))
-        obs = [instance_observations(ds, i, problem=problem, n_obs=args.n_obs, snr=args.snr, seed=args.seed,
+        obs = [instance_observations(ds, i, problem=problem, n_obs=args.n_obs, snr=args.snr, seed=obs_seed(args),
                                      source=f"{path.name}[{i}]", obs_at=args.obs_at, window=where,
                                      observed=observed, names=names) for i in idx]
         truths = [Truth(ds.a[i], ds.u[i], params=stored_parameters(ds, i)) for i in idx]
         t0 = time.perf_counter()
-        results = invert(model, layout, cal, obs, truths, settings, resolve=resolve)
+        results = inv.invert(obs, truths, settings, preset=ds.attrs.get("preset") or op.preset)
         wall = time.perf_counter() - t0
-        for i, r in zip(idx, results, strict=True):  # the posterior mean of a and the phase probabilities are kept
-            fields = {k: r.fields[k].tolist() for k in ("a_mean", "phase_prob") if k in r.fields}  # for comparisons
-            rows.append({"split": path.stem, "index": i, "batch_wall_seconds": wall, "batch": len(idx),
-                         **r.summary, **fields})
+        for i, res in zip(idx, results, strict=True):  # the posterior mean of a and the phase probabilities are
+            r = res.instance                            # kept for comparisons
+            fields = {k: r.fields[k].tolist() for k in ("a_mean", "phase_prob") if k in r.fields}
+            summary = {k: v for k, v in r.summary.items() if k not in ("settings", "run", "checkpoint", "step")}
+            rows.append({"split": path.stem, "index": i, **summary, "batch_wall_seconds": wall, "batch": len(idx),
+                         **fields})
         done = rows[-len(idx):]
+        ess = [r["ess_bulk_min"] for r in done if "ess_bulk_min" in r]
         print(f"{path.stem} {idx[0]}-{idx[-1]}: {wall:.1f} s, a {np.mean([r['a_rel_l2'] for r in done]):.4f}, "
-              f"u {np.mean([r['u_rel_l2'] for r in done]):.4f}, ess_min {min(r['ess_min'] for r in done):.0f}",
+              f"u {np.mean([r['u_rel_l2'] for r in done]):.4f}" + (f", ess_bulk_min {min(ess):.0f}" if ess else ""),
               flush=True)
     return rows
 
 
+def obs_seed(args) -> int:
+    """The observations' seed (the sampler's --seed, 0 when not given)."""
+    return args.seed if args.seed is not None else 0
+
+
 def observation_args(args) -> dict:
     """What decides the observations and the prior of every instance (--include checks them)."""
-    keys = ("data_dir", "n_obs", "obs_at", "obs_min", "obs_max", "observe", "snr", "seed", "prior", "checkpoint")
-    return {k: getattr(args, k) for k in keys}
+    keys = ("data_dir", "n_obs", "obs_at", "obs_min", "obs_max", "observe", "snr", "prior", "checkpoint")
+    return {**{k: getattr(args, k) for k in keys}, "seed": obs_seed(args)}
 
 
-def included_rows(path: Path, args, settings: InverseSettings) -> list[dict]:
+def included_rows(path: Path, args, settings: InversionSettings) -> list[dict]:
     """The instances of an earlier result of this script (--include): the same run, checkpoint and settings, so that
     a long benchmark can run in parts (--id-start) and be summarised as one."""
     if not path.is_file():
         raise SystemExit(f"--include {path}: no such file")
     d = json.loads(path.read_text())
-    ours = json.loads(json.dumps(asdict(settings)))
+    ours = json.loads(json.dumps(settings.as_dict()))
     # a setting added after that file was written had one behaviour then: its default
-    defaults = json.loads(json.dumps(asdict(InverseSettings())))
+    defaults = json.loads(json.dumps(InversionSettings(method=settings.method).as_dict()))
     theirs = {**{k: v for k, v in defaults.items() if k not in d.get("settings", {})}, **d.get("settings", {})}
     if d.get("run") != args.run or theirs != ours:
         diff = sorted(k for k in set(theirs) | set(ours) if theirs.get(k) != ours.get(k))
@@ -124,16 +137,16 @@ def means(rows: list[dict]) -> dict:
     return out
 
 
-def markdown(result: dict, args, ck: dict, prior: str) -> list[str]:
+def markdown(result: dict, args, settings: InversionSettings, step, prior: str) -> list[str]:
     summary = result["summary"]
     window = ", ".join([i.replace("=", " >= ") for i in args.obs_min] + [i.replace("=", " <= ") for i in args.obs_max])
     cols = ["a_rel_l2", "u_rel_l2", "u_rel_l2_predictive", "phase_error_rate",
-            "coverage90_u", "coverage95_u", "coverage90_a", "ess_min",
-            "rhat_max", "ess_per_second", "model_error_u_mean", "seconds"]
+            "coverage90_u", "coverage95_u", "coverage90_a", "ess_bulk_min",
+            "rhat_max", "ess_bulk_per_second", "model_error_u_mean", "seconds"]
     cols = [c for c in cols if any(c in s for s in summary.values())]
-    lines = [f"Inversion, {args.run} (step {ck.get('step')}), {args.n_obs} observations at {args.snr:g} dB"
-             f"{' where ' + window if window else ''}, {args.method}, pde weight {args.pde_weight:g} "
-             f"(T {args.pde_temperature:g}), prior {prior}, model error {args.model_error}",
+    lines = [f"Inversion, {args.run} (step {step}), {args.n_obs} observations at {args.snr:g} dB"
+             f"{' where ' + window if window else ''}, {settings.method}, pde weight {settings.pde_weight:g} "
+             f"(T {settings.pde_temperature:g}), prior {prior}, model error {settings.model_error}",
              "", "| split | n | " + " | ".join(cols) + " |", "|---|---|" + "---|" * len(cols)]
     for name, s in summary.items():
         cells = [f"{s[c]:.4g}" if c in s else "-" for c in cols]
@@ -167,6 +180,7 @@ def main(argv: list[str] | None = None) -> dict:
     p.add_argument("--run", required=True, help="run folder written by 'dgno train'")
     p.add_argument("--data-dir", required=True, help="folder with test.h5 (and test_ood_<name>.h5)")
     p.add_argument("--calibration-data", default=None, help="folder with the run's train/val (default --data-dir)")
+    p.add_argument("--split", default="test", help="the in-distribution split: test, or val to choose settings")
     p.add_argument("--ood", default=None, help="OOD split name, e.g. tau6 (test_ood_<name>.h5)")
     p.add_argument("--id-start", type=int, default=0, help="first test instance (a benchmark run in parts)")
     p.add_argument("--include", nargs="+", action="extend", default=[], metavar="JSON",
@@ -179,49 +193,22 @@ def main(argv: list[str] | None = None) -> dict:
     p.add_argument("--obs-max", action="append", default=[], metavar="AXIS=VALUE")
     p.add_argument("--observe", default=None, help="observed outputs, comma separated (default: all), e.g. u,v")
     p.add_argument("--snr", type=float, default=25.0)
-    p.add_argument("--method", default="nuts", choices=["nuts", "map"])
-    p.add_argument("--prior", default=None, choices=["fitted", "standard", "box", "family"],
-                   help="as dgno invert --prior (family: on the parameters of the preset's input family)")
-    p.add_argument("--pde-weight", type=float, default=1.0)
-    p.add_argument("--pde-temperature", type=float, default=1.0, help="as dgno invert --pde-temperature")
-    p.add_argument("--model-error", default="independent", choices=["independent", "correlated", "off"],
-                   help="as dgno invert --model-error")
-    p.add_argument("--draws", type=int, default=250, help="per chain (nuts) or in all (map)")
-    p.add_argument("--warmup", type=int, default=200)
-    p.add_argument("--chains", type=int, default=2)
-    add_posterior_options(p)
-    p.add_argument("--max-tree-depth", type=int, default=8)
     p.add_argument("--batch", type=int, default=10, help="instances inverted together")
-    p.add_argument("--physics-check", type=int, default=4)
-    p.add_argument("--quadrature", default=None, choices=["grid", "gauss"])
-    p.add_argument("--quadrature-n", type=int, default=None)
     p.add_argument("--checkpoint", default="best", choices=["best", "last"])
     p.add_argument("--threads", type=int, default=2)
-    p.add_argument("--seed", type=int, default=0)
+    add_settings_arguments(p)  # the posterior's flags, as dgno invert's (the preset's measured defaults)
     p.add_argument("--name", required=True, help="results go to <results-dir>/inverse_<name>.{json,md,png}")
     p.add_argument("--results-dir", default=str(ROOT / "benchmarks/results"))
     args = p.parse_args(argv)
     torch.set_num_threads(args.threads)
-    settings = InverseSettings(method=args.method, draws=args.draws, warmup=args.warmup, chains=args.chains,
-                               seed=args.seed, pde_weight=args.pde_weight, max_tree_depth=args.max_tree_depth,
-                               pde_temperature=args.pde_temperature,
-                               model_error=args.model_error, physics_check=args.physics_check,
-                               quadrature=args.quadrature, quadrature_n=args.quadrature_n, **posterior_options(args))
-    cfg, model, ck = load_run(args.run, checkpoint=args.checkpoint)
+    op = dgno.load(args.run, checkpoint=args.checkpoint)
+    inv = inverter(op, calibration_data=args.calibration_data or args.data_dir)
+    settings = inv.settings(**given_settings(args))
     data = Path(args.data_dir)
-    family = args.prior == "family"
-    cal = calibrate(model, run=args.run, checkpoint=args.checkpoint, data_dir=args.calibration_data or data,
-                    prior=None if family else args.prior, latent_fit=settings.model_error_from == "latent")
-    if family:
-        cal = replace(cal, prior=family_prior(cfg.data.preset or ck.get("data_preset"), model))
-    options = weak_options(cfg)
-    options = replace(options, quadrature=args.quadrature or options.quadrature,
-                      quadrature_n=args.quadrature_n or options.quadrature_n)
-    layout = weak_layout(cfg, model.problem, options=options)
-    groups = {"test": run_split(model, layout, cal, ck, data / "test.h5", args.n_id, args, settings, args.id_start)}
+    groups = {args.split: run_split(inv, data / f"{args.split}.h5", args.n_id, args, settings, args.id_start)}
     if args.ood:
-        groups[f"test_ood_{args.ood}"] = run_split(model, layout, cal, ck, data / f"test_ood_{args.ood}.h5",
-                                                   args.n_ood, args, settings)
+        groups[f"test_ood_{args.ood}"] = run_split(inv, data / f"test_ood_{args.ood}.h5", args.n_ood, args, settings)
+    prior = inv.calibration(settings).prior.kind
     for path in args.include:
         for r in included_rows(Path(path), args, settings):
             groups.setdefault(r["split"], []).append(r)
@@ -231,16 +218,16 @@ def main(argv: list[str] | None = None) -> dict:
     command = "python benchmarks/inverse.py " + " ".join(
         f"--{k.replace('_', '-')} {w}" for k, v in vars(args).items() if k != "results_dir" and v not in (None, [])
         for w in (v if isinstance(v, list) else [v]))
-    result = {"command": command, "run": args.run, "checkpoint_step": ck.get("step"), "settings": asdict(settings),
+    result = {"command": command, "run": args.run, "checkpoint_step": op.step, "settings": settings.as_dict(),
               "observations": observation_args(args),
-              "prior": cal.prior.kind, "outputs": list(model.output_names),
+              "prior": prior, "outputs": list(op.output_names),
               "machine": {"cpu": platform.processor() or platform.machine(), "threads": args.threads,
                           "torch": torch.__version__},
               "summary": summary, "instances": [r for rows in groups.values() for r in rows]}
     out = Path(args.results_dir)
     out.mkdir(parents=True, exist_ok=True)
     write_text(out / f"inverse_{args.name}.json", json.dumps(result, indent=2) + "\n")
-    lines = markdown(result, args, ck, cal.prior.kind)
+    lines = markdown(result, args, settings, op.step, prior)
     write_text(out / f"inverse_{args.name}.md", "\n".join(lines) + "\n")
     curves = {}
     for name, s in summary.items():

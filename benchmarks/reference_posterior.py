@@ -2,7 +2,7 @@
 
 Instances i = 0..n-1 of the test split are observed exactly as benchmarks/inverse.py observes them (the same nodes,
 noise and seeds: :func:`dgno.inverse.observations.instance_observations`), and their posterior is computed with the
-preset's own prior and finite-difference solver (:mod:`dgno.inverse.reference`: pCN for darcy-pwc, NUTS for
+preset's own prior and finite-difference solver (:mod:`dgno.exact.darcy`: pCN for darcy-pwc, NUTS for
 darcy-trig), each run until R-hat <= 1.05 and ESS >= 200 for the posterior mean of a at every node or --max-minutes.
 
     python benchmarks/reference_posterior.py --preset darcy-pwc --n 20 --name darcy_pwc \\
@@ -34,9 +34,7 @@ import numpy as np
 import torch
 
 from dgno.atomic import atomic_path, write_text
-from dgno.inverse.family import stored_parameters
-from dgno.inverse.observations import instance_observations
-from dgno.inverse.reference import (
+from dgno.exact.darcy import (
     PRESETS,
     ReferenceSettings,
     brier_score,
@@ -45,6 +43,8 @@ from dgno.inverse.reference import (
     phase_coverage,
     reference_posterior,
 )
+from dgno.inverse.family import stored_parameters
+from dgno.inverse.observations import instance_observations
 from dgno.inverse.run import LEVELS, Truth
 from dgno.pdes import Darcy
 from dgno.reference.dataset import load_h5
@@ -108,7 +108,7 @@ def read_previous(json_path: Path, h5_path: Path, args) -> tuple[list[dict], dic
 def _dgno_rows(path: Path, args, rows: list[dict]) -> dict[int, dict]:
     """DGNO's per-instance rows of the test split, checked to have seen the same observations."""
     d = json.loads(Path(path).read_text())
-    seed = d.get("settings", {}).get("seed")
+    seed = d.get("observations", {}).get("seed", d.get("settings", {}).get("seed"))
     if seed != args.seed:
         raise SystemExit(f"{path}: DGNO's observations were drawn with --seed {seed}, these with {args.seed}")
     out = {r["index"]: r for r in d["instances"] if r.get("split") == "test"}
@@ -288,12 +288,12 @@ def markdown(result: dict) -> list[str]:
         lines.append(f"| {r['index']} | {'yes' if r['converged'] else 'NO'} | {_f(r.get('a_rel_l2'))} | "
                      f"{_f(r.get('u_rel_l2'))} | {_f(r.get('phase_error_rate'))} | {_f(r.get('brier_score'))} | "
                      f"{_f(r.get('coverage90_u'), '.3f')} | {_f(r.get('coverage90_a'), '.3f')} | "
-                     f"{_f(r.get('rhat_max'), '.4f')} | {_f(r.get('ess_min'), '.0f')} | "
+                     f"{_f(r.get('rhat_max'), '.4f')} | {_f(r.get('ess_bulk_min', r.get('ess_min')), '.0f')} | "
                      f"{_f(r.get('acceptance_rate'), '.3f')} | {_f(r.get('seconds'), '.1f')} |")
     lines.append(f"| mean ({s['n']}) | {s['converged_fraction']:.2f} | {_f(s.get('a_rel_l2'))} | "
                  f"{_f(s.get('u_rel_l2'))} | {_f(s.get('phase_error_rate'))} | {_f(s.get('brier_score'))} | "
                  f"{_f(s.get('coverage90_u'), '.3f')} | {_f(s.get('coverage90_a'), '.3f')} | "
-                 f"{_f(s.get('rhat_max'), '.4f')} | {_f(s.get('ess_min'), '.0f')} | "
+                 f"{_f(s.get('rhat_max'), '.4f')} | {_f(s.get('ess_bulk_min', s.get('ess_min')), '.0f')} | "
                  f"{_f(s.get('acceptance_rate'), '.3f')} | {_f(s.get('seconds'), '.1f')} |")
     lines += ["", "Coverage of the equal-tailed intervals (u: unobserved interior nodes; a: every node)", "",
               "| | " + " | ".join(f"{lv:g}" for lv in LEVELS) + " |", "|---|" + "---|" * len(LEVELS)]
@@ -369,7 +369,8 @@ def main(argv: list[str] | None = None) -> dict:
             results.append((i, r))
             s = r.summary
             print(f"test {i}: {'converged' if s['converged'] else 'NOT converged'} in {wall:.1f} s, "
-                  f"R-hat {s['rhat_max']:.3f}, ESS {s['ess_min']:.0f}, a {s['a_rel_l2']:.4f}, u {s['u_rel_l2']:.4f}"
+                  f"R-hat {s['rhat_max']:.3f}, ESS {s['ess_bulk_min']:.0f}, a {s['a_rel_l2']:.4f}, "
+                  f"u {s['u_rel_l2']:.4f}"
                   + (f", phase error {s['phase_error_rate']:.4f}, Brier {s['brier_score']:.4f}" if two_phase else ""),
                   flush=True)
         s = rows[-1]

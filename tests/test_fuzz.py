@@ -824,7 +824,7 @@ def test_fuzz_invert_observations_and_noise(data, sigma, snr):
         argv += [] if sigma is None else [f"--sigma={sigma!r}"]
         argv += [] if snr is None else [f"--snr={snr!r}"]
         args = build_parser().parse_args(argv)
-        out = error_or_value(lambda: observations(args, None, Darcy()))
+        out = error_or_value(lambda: observations(args, None, Darcy(), ("u",)))
     if sigma is not None:
         expected = snr is None and math.isfinite(sigma) and sigma > 0
     else:

@@ -21,7 +21,7 @@ from dgno.inverse.model_error import (
 )
 from dgno.inverse.posterior import LatentPosterior
 from dgno.inverse.prior import standard_prior
-from dgno.inverse.run import InverseSettings
+from dgno.inverse.settings import InversionSettings as InverseSettings
 from test_inverse import _invert, _posterior, tiny_run  # noqa: F401  (the module's tiny trained run)
 
 

@@ -22,7 +22,8 @@ from dgno.inverse.calibration import Calibration, model_error_fields
 from dgno.inverse.observations import Observations
 from dgno.inverse.posterior import LatentPosterior
 from dgno.inverse.prior import standard_prior
-from dgno.inverse.run import InverseSettings, build_posterior
+from dgno.inverse.run import build_posterior
+from dgno.inverse.settings import InversionSettings as InverseSettings
 from dgno.models import DGNO, BernoulliPhase
 from dgno.nn import ACTIVATIONS, GaussianEncoder, Jet, MLPEncoder, MultiONet, SiLU
 from dgno.pdes import Darcy, DarcyMixed

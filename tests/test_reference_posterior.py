@@ -1,4 +1,4 @@
-"""Reference posteriors from the exact prior and the finite-difference solver (dgno.inverse.reference): the batched
+"""Reference posteriors from the exact prior and the finite-difference solver (dgno.exact.darcy): the batched
 and differentiable solves, the pCN sampler's invariance, R-hat and ESS, NUTS on darcy-trig, the CLI method and the
 benchmark's observations."""
 
@@ -16,13 +16,10 @@ import numpy as np
 import pytest
 import torch
 
+import dgno.exact
 from dgno.cli import main
 from dgno.config import get_preset
-from dgno.fields import NearestNodeField, TrigCoefficient
-from dgno.fields.base import unit_square_nodes
-from dgno.inverse import reference
-from dgno.inverse.observations import Observations, instance_observations
-from dgno.inverse.reference import (
+from dgno.exact.darcy import (
     ObservationOperator,
     ReferenceSettings,
     TrigPosterior,
@@ -30,8 +27,11 @@ from dgno.inverse.reference import (
     reference_posterior,
     two_phase_loglik,
 )
-from dgno.inverse.reference_fd import BandedDarcy, differentiable_solve, nearest_upsample
-from dgno.inverse.reference_mcmc import PCNSettings, ess, pcn, split_rhat
+from dgno.exact.darcy_fd import BandedDarcy, differentiable_solve, nearest_upsample
+from dgno.exact.mcmc import PCNSettings, ess, pcn, split_rhat
+from dgno.fields import NearestNodeField, TrigCoefficient
+from dgno.fields.base import unit_square_nodes
+from dgno.inverse.observations import Observations, instance_observations
 from dgno.inverse.run import Truth
 from dgno.pdes import Darcy
 from dgno.reference import save_h5
@@ -164,7 +164,7 @@ def test_diagnostics_of_constant_and_binary_quantities(rng):
     r, e = split_rhat(x), ess(x)
     assert np.isnan(r[0]) and np.isnan(e[0])  # never changes: no diagnostic, not a failure
     assert r[1] < 1.1 and e[1] > 100
-    assert np.isinf(r[2])
+    assert r[2] > 1e6  # no spread within chains, some between: ArviZ gives a huge (or infinite) R-hat
     np.testing.assert_allclose(ess(x[..., 1].astype(float)), e[1])  # the fast rank path of booleans
 
 
@@ -267,9 +267,9 @@ def test_phase_coverage_from_probabilities():
 
 # ------------------------------------------------------------------------------------------------------ CLI
 def test_cli_reference_runs_end_to_end_and_writes_atomically(pwc_file, tmp_path, monkeypatch, capsys):
-    monkeypatch.setattr(reference, "ReferenceSettings", functools.partial(ReferenceSettings, warmup=150))
+    monkeypatch.setattr(dgno.exact, "ExactSettings", functools.partial(ReferenceSettings, warmup=150))
     out = tmp_path / "inv"
-    argv = ["invert", "--data", str(pwc_file), "--index", "1", "--method", "reference", "--n-obs", "40",
+    argv = ["invert", "--data", str(pwc_file), "--index", "1", "--method", "exact", "--n-obs", "40",
             "--snr", "25", "--max-minutes", "0.03", "--out", str(out)]  # no run: the preset of the data file
     assert main(argv) == 0
     assert "posterior, summary and plots in" in capsys.readouterr().out
@@ -278,7 +278,7 @@ def test_cli_reference_runs_end_to_end_and_writes_atomically(pwc_file, tmp_path,
     assert s["method"] == "reference-pcn" and s["preset"] == "darcy-pwc" and s["n_obs"] == 40
     assert isinstance(s["converged"], bool) and s["chains"] >= 4 and s["iterations"] > 150
     for key in ("a_rel_l2", "u_rel_l2", "phase_error_rate", "brier_score", "coverage_u", "coverage_a", "rhat_max",
-                "ess_min", "acceptance_rate", "seconds"):
+                "ess_bulk_min", "acceptance_rate", "seconds"):
         assert key in s, key
     with h5py.File(out / "posterior.h5", "r") as h:
         prob = h["phase_prob"][()]
@@ -295,11 +295,13 @@ def test_cli_reference_runs_end_to_end_and_writes_atomically(pwc_file, tmp_path,
 @pytest.mark.parametrize(
     ("argv", "needle"),
     [
-        (["invert", "darcy-smooth", "--method", "reference", "--obs", "{obs}", "--sigma", "0.01"],
+        (["invert", "darcy-smooth", "--method", "exact", "--obs", "{obs}", "--sigma", "0.01"],
          "needs a preset whose prior is known"),
-        (["invert", "darcy-nope", "--method", "reference", "--obs", "{obs}", "--sigma", "0.01"],
+        (["invert", "darcy-nope", "--method", "exact", "--obs", "{obs}", "--sigma", "0.01"],
          "neither a preset"),
-        (["invert", "darcy-trig", "--method", "reference", "--data", "{pwc}"], "names preset 'darcy-trig'"),
+        (["invert", "darcy-trig", "--method", "exact", "--data", "{pwc}"], "names preset 'darcy-trig'"),
+        (["invert", "darcy-pwc", "--method", "exact", "--data", "{pwc}", "--pde-weight", "0"],
+         "--pde-weight: DGNO's posterior settings do not apply to --method exact"),
         (["invert", "--method", "nuts", "--data", "{pwc}"], "give the run folder"),
     ],
 )
@@ -312,6 +314,16 @@ def test_cli_reference_bad_input_is_one_line(argv, needle, pwc_file, tmp_path, c
     assert "Traceback" not in err and len(err.splitlines()) == 1, err
     assert needle in err
     assert not (tmp_path / "o").exists()
+
+
+def test_cli_method_reference_is_the_deprecated_name_of_exact(tmp_path, capsys):
+    obs = tmp_path / "obs.csv"
+    obs.write_text("x,y,u\n0.5,0.5,0.1\n")
+    argv = ["invert", "darcy-smooth", "--method", "reference", "--obs", str(obs), "--sigma", "0.01", "--out",
+            str(tmp_path / "o")]
+    assert main(argv) == 2
+    first, second = capsys.readouterr().err.strip().splitlines()
+    assert "--method reference is now --method exact" in first and "needs a preset whose prior is known" in second
 
 
 # ------------------------------------------------------------------------------------------------ benchmark
@@ -327,16 +339,17 @@ def test_observations_are_those_of_the_inverse_benchmark(pwc_file, monkeypatch):
     bench = _module("inverse")
     captured = []
 
-    def fake_invert(model, layout, cal, obs, truths, settings, resolve=None):
+    def fake_invert(obs, truths, settings, preset=None):
         captured.extend(obs)
-        return [SimpleNamespace(summary={"a_rel_l2": 0.0, "u_rel_l2": 0.0, "ess_min": 0.0}, fields={}) for _ in obs]
+        return [SimpleNamespace(instance=SimpleNamespace(summary={"a_rel_l2": 0.0, "u_rel_l2": 0.0}, fields={}))
+                for _ in obs]
 
-    monkeypatch.setattr(bench, "invert", fake_invert)
     monkeypatch.setattr(bench, "check_compatible", lambda *a, **k: None)
-    model = SimpleNamespace(problem=Darcy(), output_names=("u",))
+    op = SimpleNamespace(problem=Darcy(), output_names=("u",), model=None, preset="darcy-pwc")
+    inv = SimpleNamespace(op=op, invert=fake_invert)
     args = argparse.Namespace(obs_min=[], obs_max=[], observe=None, seed=3, batch=2, snr=25.0, obs_at="nodes",
                               n_obs=30)
-    bench.run_split(model, None, None, {}, pwc_file, 3, args, SimpleNamespace(physics_check=0))
+    bench.run_split(inv, pwc_file, 3, args, SimpleNamespace(physics_check=0))
     from dgno.reference import load_h5
 
     ds = load_h5(pwc_file)

@@ -21,7 +21,7 @@ from dgno.config.schema import METHODS, PHYSICS_METHODS, load_config
 from dgno.errors import DgnoError
 from dgno.reference.dataset import write_text_atomic
 
-DEFAULT_CONFIGS = Path(__file__).resolve().parents[2] / "configs" / "compare"
+DEFAULT_CONFIGS = Path(__file__).resolve().parent / "configs" / "compare"  # shipped with the package
 # presets without their own folder of configs use those of the preset they vary
 FAMILY = {"darcy-pwc-fine": "darcy-pwc", "darcy-trig": "darcy-smooth"}
 # The reference's printed relative L2 errors (their data, budgets and GPUs; digest §9.2), for context

@@ -189,6 +189,12 @@ def cmd_predict(args: argparse.Namespace) -> None:
     print(save_h5(out, args.out))
 
 
+def print_summary(summary: dict) -> None:
+    from dgno.invert_cli import print_summary as show
+
+    show(summary)
+
+
 def cmd_invert(args: argparse.Namespace) -> None:
     from dgno.invert_cli import print_summary, run_invert
 
@@ -266,19 +272,25 @@ def cmd_demo(args: argparse.Namespace) -> None:
     write_text_atomic(out / "summary.md", "\n".join(lines) + "\n")
     print("\n".join(lines))
     if args.invert_method != "none":
-        from dgno.invert_cli import print_summary, run_invert
+        import dgno
+        from dgno.inversion import Truth, instance_observations, inverter
 
-        print(f"[demo] inverting test instance 0 from 100 noisy observations of u (25 dB, {args.invert_method}, "
-              f"pde weight {args.invert_pde_weight:g})")
-        inv = build_parser().parse_args([
-            "invert", str(run), "--data", str(data_dir / "test.h5"), "--index", "0", "--n-obs", "100", "--snr", "25",
-            "--out", str(out / "inversion"), "--method", args.invert_method, "--pde-weight",
-            str(args.invert_pde_weight), "--calibration-data", str(data_dir)])
-        inv_summary = run_invert(inv)
+        op = dgno.load(run)
+        inv = inverter(op, calibration_data=data_dir)
+        given = {} if args.invert_method == "default" else {"method": args.invert_method}
+        settings = inv.settings(**given)
+        print(f"[demo] inverting test instance 0 from 100 noisy observations of u (25 dB, {settings.method}, "
+              f"pde weight {settings.pde_weight:g}; the preset's measured defaults)")
+        test = load_h5(data_dir / "test.h5", require_u=True)
+        obs = instance_observations(test, 0, problem=op.problem, n_obs=100, snr=25.0, seed=0,
+                                    source=f"{data_dir / 'test.h5'}[0]")
+        (res,) = inv.invert([obs], [Truth(test.a[0], test.u[0], "test.h5[0]")], settings)
+        res.save(out / "inversion")
+        inv_summary = res.summary
         print_summary(inv_summary)
         summary["inversion"] = inv_summary
         write_text_atomic(out / "summary.json", json.dumps(summary, indent=2) + "\n")
-        keys = ("a_rel_l2", "u_rel_l2", "phase_error_rate", "coverage90_u", "ess_min", "seconds")
+        keys = ("a_rel_l2", "u_rel_l2", "phase_error_rate", "coverage90_u", "ess_bulk_min", "seconds")
         lines += ["", "Inversion of test instance 0 (100 observations, 25 dB): "
                   + ", ".join(f"{k} {inv_summary[k]:.4g}" for k in keys if k in inv_summary)]
         write_text_atomic(out / "summary.md", "\n".join(lines) + "\n")
@@ -332,7 +344,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_data_verify)
 
     p = sub.add_parser("train", help="train DGNO from a YAML config (physics only unless data.n_labeled > 0)")
-    p.add_argument("config", help="YAML config file")
+    p.add_argument("config", help="YAML config file, or the name of a shipped config (e.g. darcy_pwc_quick)")
     p.add_argument("overrides", nargs="*", help="dotted overrides, e.g. train.lr=1e-3 data.dir=data/pwc")
     p.add_argument("--out", required=True, help="run folder (config, checkpoints, metrics, plots)")
     p.add_argument("--resume", action="store_true", help="continue from RUN/last.pt")
@@ -372,7 +384,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("demo", help="the main job: data, physics-only training, evaluation, plots")
     p.add_argument("--out", default="runs/demo")
     p.add_argument("--data-dir", default="data/darcy-pwc", help="where the darcy-pwc data set is (or goes)")
-    p.add_argument("--config", default=str(Path(__file__).resolve().parents[2] / "configs/darcy_pwc_quick.yaml"))
+    p.add_argument("--config", default="darcy_pwc_quick", help="config file or shipped config name")
     p.add_argument("--minutes", type=float, default=8.0, help="training budget")
     p.add_argument("--retrain", action="store_true", help="train again even if the demo run exists")
     p.add_argument("--n-train", type=_positive_int, default=1000)
@@ -380,10 +392,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--n-test", type=_positive_int, default=200)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--workers", type=_positive_int, default=_default_workers())
-    p.add_argument("--invert-method", default="nuts", choices=["nuts", "map", "none"],
-                   help="the closing inversion of one test instance")
-    p.add_argument("--invert-pde-weight", type=float, default=0.0,
-                   help="weight of the PDE virtual observables in the demo's inversion")
+    p.add_argument("--invert-method", default="default", choices=["default", "nuts", "map", "none"],
+                   help="the closing inversion of one test instance (default: the preset's measured defaults)")
     p.set_defaults(func=cmd_demo)
     return parser
 

@@ -1,61 +1,42 @@
 """`dgno invert`: one instance, from a data set's instance or the user's own measurements, for any problem.
 
-Names become objects here and only here: axis names in --obs-min/--obs-max become a :class:`Window`, the data's
-preset name becomes the reference solver of the physics check.
+Parse -> settings -> :class:`dgno.inversion.Inverter` -> write. Names become objects here and only here: axis names
+in --obs-min/--obs-max become a :class:`Window`; the posterior's flags are generated from
+:class:`~dgno.inverse.settings.InversionSettings` (declared once, with their help and the methods they apply to).
+``--method exact`` is the exact-solver posterior (:mod:`dgno.exact`), which needs no trained model.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import time
 from pathlib import Path
 
 import numpy as np
 
 from dgno.errors import DgnoError
-from dgno.inverse.family import family_prior, stored_parameters
-from dgno.inverse.observations import (
+from dgno.inversion import (
     Observations,
+    Truth,
     Window,
-    as_components,
+    add_settings_arguments,
     check_sigma,
     check_snr,
-    draw_at_nodes,
-    draw_at_points,
-    free_nodes,
+    describe_choice,
+    given_settings,
+    instance_observations,
     read_observations,
-    sigma_from_snr,
+    stored_parameters,
 )
-from dgno.inverse.run import InverseSettings, Truth, invert, write_posterior
 
-
-def add_posterior_options(p: argparse.ArgumentParser) -> None:
-    """The sampler's and the model error's options, shared with benchmarks/inverse.py (read by
-    :func:`posterior_options`)."""
-    p.add_argument("--chain-method", default="sequential", choices=["sequential", "vectorized"],
-                   help="nuts: chains one after another (each adapted alone), or vectorized: the chains as copies "
-                        "of the instances in one batched run (shared adaptation, far less time per draw)")
-    p.add_argument("--model-error-from", default="encoder", choices=["encoder", "latent"],
-                   help="where the model error is measured on the validation split: the encoder's latent, or the "
-                        "latent that best fits each u (smaller: an inversion never uses the encoder)")
-    p.add_argument("--model-bias", default="none", choices=["none", "mean"],
-                   help="mean: the model error's mean per node (validation) is added to the forward model and its "
-                        "spread about it is the model error (with --model-error independent)")
-    p.add_argument("--map-starts", type=int, default=4, help="starts of the MAP search (map, and nuts's start)")
-    p.add_argument("--map-steps", type=int, default=400, help="Adam steps of each MAP start")
-
-
-def posterior_options(args: argparse.Namespace) -> dict:
-    """The InverseSettings fields of :func:`add_posterior_options`."""
-    return {"chain_method": args.chain_method, "map_starts": args.map_starts, "map_steps": args.map_steps,
-            "model_error_from": args.model_error_from, "model_bias": args.model_bias}
+EXACT = ("exact", "reference")  # reference: the earlier name of exact, kept for one release
+EXACT_SETTINGS = ("draws", "chains", "seed")  # the posterior settings that --method exact reads
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("run", nargs="?", default=None,
-                   help="run folder written by 'dgno train' (--method reference: a preset name such as darcy-pwc, a "
-                        "run folder, or nothing for the preset of --data)")
+                   help="run folder written by 'dgno train', or pretrained:NAME (--method exact: a preset name such as "
+                        "darcy-pwc, a run folder, or nothing for the preset of --data)")
     p.add_argument("--data", default=None, help="split file (.h5) holding the instance (truth and grid)")
     p.add_argument("--index", type=int, default=0, help="instance of --data to invert")
     p.add_argument("--obs", default=None,
@@ -74,39 +55,21 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                         "default: every output of the model)")
     p.add_argument("--snr", type=float, default=None, help="noise from a signal-to-noise ratio in dB (default 25)")
     p.add_argument("--sigma", type=float, default=None, help="noise standard deviation (instead of --snr)")
-    p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", required=True, help="output folder: summary.json, posterior.h5, inversion.png")
-    p.add_argument("--method", default="nuts", choices=["nuts", "map", "reference"],
-                   help="nuts or map: DGNO's latent posterior; reference: the exact prior and the finite-difference "
-                        "solver, no trained model (darcy-pwc: pCN, darcy-trig: NUTS; dgno.inverse.reference)")
-    p.add_argument("--max-minutes", type=float, default=30.0, help="wall-clock cap of --method reference")
-    p.add_argument("--refine", type=int, default=None, help="--method reference: solver grid refinement")
-    p.add_argument("--draws", type=int, default=None, help="draws per chain (nuts, default 250) or in all (map, 500)")
-    p.add_argument("--warmup", type=int, default=200)
-    p.add_argument("--chains", type=int, default=2)
-    add_posterior_options(p)
-    p.add_argument("--max-tree-depth", type=int, default=8)
-    p.add_argument("--pde-weight", type=float, default=1.0, help="weight w of the PDE virtual observables")
-    p.add_argument("--pde-temperature", type=float, default=1.0,
-                   help="T >= 1: the virtual observables read a two-phase input with its logits divided by T (wider "
-                        "decoded interfaces, a smoother posterior for NUTS); no effect on continuous inputs")
-    p.add_argument("--prior", default=None, choices=["fitted", "standard", "box", "family"],
-                   help="latent prior (default: fitted for tanh encoders, standard for Gaussian encoders); family: "
-                        "a uniform prior on the parameters of the preset's input family (darcy-trig, stokes-cylinder)")
-    p.add_argument("--model-error", default="independent", choices=["independent", "correlated", "off"],
-                   help="the forward model's validation error in the likelihood and the predictive intervals: "
-                        "independent per point, correlated in space (a Gaussian field fitted on the validation "
-                        "errors, kriged from the residuals at the observations), or off")
+    p.add_argument("--method", default=None, choices=["nuts", "map", *EXACT],
+                   help="nuts or map: DGNO's latent posterior (default: the preset's measured choice); exact: the "
+                        "exact prior and the finite-difference solver, no trained model (darcy-pwc: pCN, darcy-trig: "
+                        "NUTS; dgno.exact)")
+    p.add_argument("--max-minutes", type=float, default=None, help="--method exact: wall-clock cap (default 30)")
+    p.add_argument("--refine", type=int, default=None, help="--method exact: solver grid refinement")
     p.add_argument("--no-model-error", action="store_true", help="the same as --model-error off")
-    p.add_argument("--physics-check", type=int, default=8,
-                   help="posterior draws re-solved with the data preset's reference solver (0: none)")
-    p.add_argument("--quadrature", default=None, choices=["grid", "gauss"],
-                   help="quadrature of the virtual observables (default: the training's)")
-    p.add_argument("--quadrature-n", type=int, default=None, help="its size (default: the training's)")
     p.add_argument("--checkpoint", default="best", choices=["best", "last"])
-    p.add_argument("--calibration-data", default=None, help="data folder with the run's train/val splits")
+    p.add_argument("--calibration-data", default=None,
+                   help="data folder with the run's train/val splits, for a run whose stored calibration lacks what "
+                        "the settings ask for")
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads")
     p.add_argument("--progress", action="store_true", help="show the sampler's progress bar")
+    add_settings_arguments(p, exclude=("method",))
 
 
 def parse_bounds(items: list[str], flag: str) -> dict[str, float]:
@@ -127,29 +90,29 @@ def window(args: argparse.Namespace, domain) -> Window:
     return Window.from_bounds(domain, parse_bounds(args.obs_min, "--obs-min"), parse_bounds(args.obs_max, "--obs-max"))
 
 
-def _noise(args: argparse.Namespace, signal: np.ndarray | None, file_sigma: np.ndarray | None,
-           source: str) -> np.ndarray:
-    """sigma per observed output (C,): --sigma, else --snr (or the file's sigma, else 25 dB) of ``signal`` (..., C)."""
-    if args.sigma is not None and args.snr is not None:
-        raise DgnoError("give --sigma or --snr, not both")
+def _file_noise(args: argparse.Namespace, f, source: str) -> np.ndarray:
+    """sigma per observed output (C,) of a measurement file: --sigma, else --snr of its values, else its own sigma
+    column, else 25 dB."""
+    from dgno.inversion import sigma_from_snr
+
     if args.sigma is not None:
         check_sigma(args.sigma, source="--sigma")
         return np.array([float(args.sigma)])
     if args.snr is not None:
         check_snr(args.snr)
-    elif file_sigma is not None:
-        for value in file_sigma:
+        return sigma_from_snr(f.y, args.snr)
+    if f.sigma is not None:
+        for value in f.sigma:
             check_sigma(float(value), source=source)
-        return np.asarray(file_sigma, dtype=float)
-    if signal is None:
-        raise DgnoError(f"{source}: give --sigma or --snr for the noise of these observations")
-    return sigma_from_snr(signal, 25.0 if args.snr is None else args.snr)
+        return np.asarray(f.sigma, dtype=float)
+    return sigma_from_snr(f.y, 25.0)
 
 
-def observations(args: argparse.Namespace, ds, problem) -> tuple[Observations, Truth | None]:
-    """The observations of one inversion (drawn from instance --index of ``ds``, or read from --obs), the truth."""
-    rng = np.random.default_rng(args.seed)
-    names = tuple(o.name for o in problem.outputs)
+def observations(args: argparse.Namespace, ds, problem, names: tuple[str, ...]) -> tuple[Observations, Truth | None]:
+    """The observations of one inversion (drawn from instance --index of ``ds`` by the one rule that the benchmarks
+    use too, :func:`~dgno.inverse.observations.instance_observations`, or read from --obs) and the truth."""
+    if args.sigma is not None and args.snr is not None:
+        raise DgnoError("give --sigma or --snr, not both")
     truth = None
     if ds is not None:
         if not 0 <= args.index < len(ds):
@@ -162,121 +125,163 @@ def observations(args: argparse.Namespace, ds, problem) -> tuple[Observations, T
         f = read_observations(args.obs, domain=problem.domain, outputs=names)
         source = str(args.obs)
         Observations(x=f.x, y=f.y, sigma=1.0, source=source, outputs=f.outputs)  # values checked before the noise
-        sigma = _noise(args, f.y, f.sigma, source)
-        return Observations(x=f.x, y=f.y, sigma=sigma, source=source, outputs=f.outputs), truth
+        return Observations(x=f.x, y=f.y, sigma=_file_noise(args, f, source), source=source,
+                            outputs=f.outputs), truth
     if ds is None:
         raise DgnoError("give --data (an instance to observe) or --obs (your measurements)")
     if truth.u is None:
         raise DgnoError(f"{args.data}: has no solutions u to draw observations from; give --obs")
-    where = window(args, problem.domain)
-    observed, u = names, truth.u
+    observed = names
     if args.observe is not None:  # a subset of the outputs: their components of u only
         observed = tuple(n.strip() for n in args.observe.split(",") if n.strip())
         unknown = [n for n in observed if n not in names]
         if not observed or unknown or len(set(observed)) != len(observed):
             raise DgnoError(f"--observe {args.observe!r}: give distinct outputs among {', '.join(names)}")
-        columns = as_components(truth.u, ds.grid_u)[:, [names.index(n) for n in observed]]  # (n_nodes, C')
-        u = columns.reshape(*ds.grid_u, len(observed))
-    sigma = _noise(args, as_components(u, ds.grid_u), None, "--snr")
-    source = f"{args.data}[{args.index}]"
-    if args.obs_at == "nodes":
-        candidates = free_nodes(problem, ds.x_u, window=where)
-        return draw_at_nodes(ds.x_u, u, args.n_obs, sigma, rng, candidates=candidates, outputs=observed,
-                             source=source), truth
-    return draw_at_points(ds.x_u, u, args.n_obs, sigma, rng, domain=problem.domain, window=where,
-                          outputs=observed, source=source), truth
-
-
-def physics_solver(model, preset_name: str | None):
-    """The reference re-solve of the data's preset for the physics check, or None (no preset, or not a known one)."""
-    import torch
-
-    from dgno.config import get_preset
-    from dgno.inverse.physics_check import reference_solve
-
-    if not preset_name:
-        return None
-    try:
-        preset = get_preset(preset_name)
-    except DgnoError:
-        return None
-    two_phase = model.likelihood.phase_prob(torch.zeros(1)) is not None  # phases: nodal a is piecewise constant
-    return reference_solve(preset, model.x_a.detach().cpu().double().numpy(), piecewise_constant=two_phase)
+    if args.sigma is not None:
+        check_sigma(args.sigma, source="--sigma")
+    elif args.snr is not None:
+        check_snr(args.snr)
+    obs = instance_observations(ds, args.index, problem=problem, n_obs=args.n_obs,
+                                snr=25.0 if args.snr is None else args.snr, sigma=args.sigma,
+                                seed=args.seed if args.seed is not None else 0, source=f"{args.data}[{args.index}]",
+                                obs_at=args.obs_at, window=window(args, problem.domain), observed=observed,
+                                names=names)
+    return obs, truth
 
 
 def run_invert(args: argparse.Namespace) -> dict:
-    from dataclasses import replace
-
-    if args.method == "reference":  # no trained model: the prior and the solver of the data's preset
-        from dgno.inverse.reference import run_reference
-
-        return run_reference(args)
+    """``dgno invert``: the posterior of one instance, written to --out; returns its summary."""
+    if args.method in EXACT:
+        return run_exact(args)
+    for flag, value in (("--max-minutes", args.max_minutes), ("--refine", args.refine)):
+        if value is not None:
+            raise DgnoError(f"{flag} applies to --method exact only")
     if args.run is None:
-        raise DgnoError("give the run folder written by 'dgno train' (only --method reference needs none)")
-
+        raise DgnoError("give the run folder written by 'dgno train' or pretrained:NAME (only --method exact "
+                        "needs none)")
     import torch
 
-    from dgno.config.build import weak_layout, weak_options
-    from dgno.config.runs import check_compatible, load_run
-    from dgno.evaluate.plots import plot_inversion
-    from dgno.inverse.calibration import calibrate
-    from dgno.reference.dataset import load_h5, write_text_atomic
+    from dgno.config.runs import check_compatible
+    from dgno.inversion import inverter
+    from dgno.operator import load
+    from dgno.reference.dataset import load_h5
 
-    settings = InverseSettings(
-        method=args.method, draws=args.draws or (250 if args.method == "nuts" else 500), warmup=args.warmup,
-        chains=args.chains, seed=args.seed, pde_weight=args.pde_weight, pde_temperature=args.pde_temperature,
-        model_error="off" if args.no_model_error else args.model_error,
-        max_tree_depth=args.max_tree_depth, physics_check=args.physics_check, quadrature=args.quadrature,
-        quadrature_n=args.quadrature_n, **posterior_options(args))
     if args.threads:
         torch.set_num_threads(args.threads)
-    cfg, model, ck = load_run(args.run, checkpoint=args.checkpoint)
-    if cfg.model.kind != "dgno":
-        raise DgnoError(f"{args.run}: a {cfg.model.kind} run has no generative latent to invert; "
-                        "only model.kind=dgno runs can be inverted")
+    given = given_settings(args, exclude=("method",))
+    if args.method is not None:
+        given["method"] = args.method
+    if args.no_model_error:
+        if given.get("model_error", "off") != "off":
+            raise DgnoError("--no-model-error contradicts --model-error " + given["model_error"])
+        given["model_error"] = "off"
+    op = load(args.run, checkpoint=args.checkpoint)
+    inv = inverter(op, calibration_data=args.calibration_data)
+    settings = inv.settings(**given)
+    print(describe_choice(given, op.inversion_defaults(), op.preset or "the preset"))
     ds = None
     if args.data is not None:
         ds = load_h5(args.data)
-        check_compatible(model, ds, ck, str(args.data))
-    obs, truth = observations(args, ds, model.problem)
-    preset = (ds.attrs.get("preset") if ds is not None else None) or ck.get("data_preset") or cfg.data.preset
-    family = args.prior == "family"
-    cal = calibrate(model, run=args.run, checkpoint=args.checkpoint, prior=None if family else args.prior,
-                    data_dir=args.calibration_data or cfg.data.dir, latent_fit=settings.model_error_from == "latent")
-    if family:  # the model error of the calibration, the prior on the input family's parameters
-        cal = replace(cal, prior=family_prior(preset, model))
+        check_compatible(op.model, ds, {"data_preset": op.preset}, str(args.data))
+    obs, truth = observations(args, ds, op.problem, op.output_names)
+    cal = inv.calibration(settings)
     if ds is not None and (ds.x_u.shape != cal.x_u.shape or not np.allclose(ds.x_u, cal.x_u, atol=1e-9)):
         raise DgnoError(f"{args.data}: its solution grid {ds.x_u.shape} differs from the run's validation data "
                         f"{cal.x_u.shape}")
-    options = weak_options(cfg)
-    options = replace(options, quadrature=args.quadrature or options.quadrature,
-                      quadrature_n=args.quadrature_n or options.quadrature_n)
-    layout = weak_layout(cfg, model.problem, options=options)
-    resolve = physics_solver(model, preset) if settings.physics_check else None
-    t0 = time.perf_counter()
-    (result,) = invert(model, layout, cal, [obs], [truth], settings, resolve=resolve, progress=args.progress)
-    wall = time.perf_counter() - t0
+    preset = (ds.attrs.get("preset") if ds is not None else None) or op.preset
+    (result,) = inv.invert([obs], [truth], settings, preset=preset, progress=args.progress)
     result.summary.update({
-        "run": str(args.run), "checkpoint": args.checkpoint, "step": ck.get("step"), "data": args.data,
-        "index": args.index if ds is not None else None, "observations": obs.source, "snr_db": args.snr,
-        "observed": list(obs.outputs),
+        "data": args.data, "index": args.index if ds is not None else None, "snr_db": args.snr,
         "obs_window": {"min": parse_bounds(args.obs_min, "--obs-min"), "max": parse_bounds(args.obs_max, "--obs-max")},
-        "prior": cal.prior.kind, "settings": dict(vars(settings)), "wall_seconds": wall,
+        "wall_seconds": result.summary["batch_wall_seconds"],
     })
+    result.save(args.out)
+    return result.summary
+
+
+# --------------------------------------------------------------------------------------------- exact
+def preset_of(run: str | None, ds) -> str:
+    """The preset of an exact inversion: ``run`` as a preset name or a run folder (its data.preset), or the data
+    file's; a disagreement is an error."""
+    from dgno.config.registry import DATA_PRESETS
+    from dgno.config.schema import load_config
+    from dgno.exact import PRESETS
+
+    named = None
+    if run is not None:
+        if run in DATA_PRESETS:
+            named = run
+        elif (Path(run) / "config.yaml").is_file():
+            named = load_config(Path(run) / "config.yaml").data.preset
+        else:
+            raise DgnoError(f"{run}: neither a preset ({', '.join(PRESETS)}) nor a run folder (no config.yaml)")
+    in_file = ds.attrs.get("preset") if ds is not None else None
+    if named and in_file and named != in_file:
+        raise DgnoError(f"--method exact: {run} names preset {named!r} but the data file is {in_file!r}")
+    name = named or in_file
+    if not name:
+        raise DgnoError("--method exact needs a preset: give it as the first argument (e.g. darcy-pwc) or --data "
+                        "a file of that preset")
+    return name
+
+
+def run_exact(args: argparse.Namespace) -> dict:
+    """``dgno invert [PRESET|RUN] --method exact ...``: one instance's exact-solver posterior, written like DGNO's
+    inversions (summary.json, posterior.h5, inversion.png in --out)."""
+    import sys
+    from dataclasses import asdict
+
+    import torch
+
+    from dgno.atomic import write_text
+    from dgno.evaluate.plots import plot_inversion
+    from dgno.exact import ExactSettings, check_preset, exact_posterior
+    from dgno.exact.darcy import data_nodes, json_default
+    from dgno.inverse.run import write_posterior
+    from dgno.pdes import Darcy
+    from dgno.reference.dataset import load_h5
+
+    if args.method == "reference":
+        print("dgno: --method reference is now --method exact (the old name goes in the next release)",
+              file=sys.stderr)
+    given = given_settings(args, exclude=("method",))
+    refused = [k for k in given if k not in EXACT_SETTINGS]
+    if refused or args.no_model_error or args.calibration_data:
+        names = [f"--{k.replace('_', '-')}" for k in refused]
+        names += ["--no-model-error"] * args.no_model_error + ["--calibration-data"] * bool(args.calibration_data)
+        raise DgnoError(f"{', '.join(names)}: DGNO's posterior settings do not apply to --method exact (it reads "
+                        "--draws, --chains, --seed, --refine, --max-minutes)")
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    ds = load_h5(args.data) if args.data is not None else None
+    name = preset_of(args.run, ds)
+    preset = check_preset(name)
+    if ds is not None and ds.x_u.shape[:-1] != data_nodes(preset).shape[:-1]:
+        raise DgnoError(f"{args.data}: the exact posterior of {name} works on its {data_nodes(preset).shape[0]}^2 "
+                        f"grid, the file's is {ds.x_u.shape[:-1]}")
+    problem = Darcy(source=preset.source)
+    obs, truth = observations(args, ds, problem, ("u",))
+    settings = ExactSettings(chains=max(given.get("chains", 4), 4), seed=given.get("seed", 0), refine=args.refine,
+                             max_seconds=60.0 * (args.max_minutes or 30.0), draws=given.get("draws"))
+    progress = (lambda line: print(line, flush=True)) if args.progress else None
+    result = exact_posterior(preset, obs, truth, settings, progress=progress)
+    result.summary.update({"run": args.run, "preset": name, "data": args.data,
+                           "index": args.index if ds is not None else None, "observations": obs.source,
+                           "snr_db": args.snr, "settings": asdict(settings), "wall_seconds": result.summary["seconds"]})
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    x_a = model.x_a.cpu().numpy()
-    write_posterior(result, out / "posterior.h5", x_a=x_a, x_u=cal.x_u, attrs={"run": str(args.run)})
+    x_a = data_nodes(preset)
+    write_posterior(result, out / "posterior.h5", x_a=x_a, x_u=x_a, attrs={"preset": name, "method": "exact"})
     label = truth.label if truth is not None else obs.source
-    plot_inversion(x_a, cal.x_u, result.fields, obs.x, out / "inversion.png",
+    plot_inversion(x_a, x_a, result.fields, obs.x, out / "inversion.png",
                    true_a=truth.a if truth is not None else None, true_u=truth.u if truth is not None else None,
-                   names=model.output_names, obs_y=obs.y, axis_names=model.problem.domain.names,
-                   title=f"{label}: {len(obs)} observations, {settings.method}")
-    write_text_atomic(out / "summary.json", json.dumps(result.summary, indent=2) + "\n")
+                   names=("u",), obs_y=obs.y, title=f"{label}: {len(obs)} observations, exact "
+                   f"({result.summary['method']}, {'converged' if result.summary['converged'] else 'NOT converged'})")
+    write_text(out / "summary.json", json.dumps(result.summary, indent=2, default=json_default) + "\n")
     return result.summary
 
 
 def print_summary(s: dict) -> None:
-    keys = ["a_rel_l2", "u_rel_l2", "phase_error_rate", "coverage90_u", "coverage95_u", "coverage90_a", "ess_min",
-            "rhat_max", "model_error_u_mean", "seconds"]
+    keys = ["a_rel_l2", "u_rel_l2", "phase_error_rate", "coverage90_u", "coverage95_u", "coverage90_a",
+            "ess_bulk_min", "rhat_max", "model_error_u_mean", "seconds"]
     print(", ".join(f"{k} {s[k]:.4g}" for k in keys if isinstance(s.get(k), float | int)))

@@ -264,8 +264,27 @@ def run_training(cfg: Config, out_dir: str | Path, *, resume: bool = False, prog
     dist.local_slice(t.batch_size)  # a batch that does not split over the processes is refused before they start
     distributed.init(dist, device)
     try:
-        return train(model, data, layout=layout, optimizer=opt, scheduler=sched, options=options, out_dir=out_dir,
-                     device=device, dtype=dtype, record=to_dict(cfg), resume=resume, progress=progress, log=log,
-                     dist=dist)
+        summary = train(model, data, layout=layout, optimizer=opt, scheduler=sched, options=options, out_dir=out_dir,
+                        device=device, dtype=dtype, record=to_dict(cfg), resume=resume, progress=progress, log=log,
+                        dist=dist)
     finally:
         distributed.shutdown(dist)
+    if dist.main and t.calibrate and cfg.model.kind == "dgno":
+        summary["calibration_seconds"] = store_calibration(out_dir, cfg.data.dir, log=log)
+    return summary
+
+
+def store_calibration(run: str | Path, data_dir: str | Path, *, log: Callable[[str], None] = print) -> float:
+    """Compute what inversions of the run's best checkpoint need (the latent prior, the model error at the encoder's
+    latent and at the best-fitting one) from its train/val splits and store it in ``RUN/inverse_best.pt``, so that
+    the run folder inverts without its data. Returns the seconds it took."""
+    import time
+
+    from dgno.operator import load
+
+    t0 = time.perf_counter()
+    op = load(run)
+    op.calibration(latent_fit=True, data_dir=data_dir)
+    seconds = time.perf_counter() - t0
+    log(f"calibration for inversion stored in {Path(run) / 'inverse_best.pt'} ({seconds:.1f} s)")
+    return seconds

@@ -8,6 +8,7 @@ import reprlib
 import types
 import typing
 from dataclasses import dataclass, field
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -136,6 +137,9 @@ class TrainConfig:
     threads: int | None = None  # torch intra-op threads on CPU (None: torch's default)
     compile: bool = False  # torch.compile the loss (about a minute to compile; faster steps)
     cuda_graph: bool = False  # replay each step from one CUDA graph (physics-only DGNO on a GPU; dgno.train.step)
+    # compute and store the inversion's calibration (latent prior, model error; RUN/inverse_best.pt) after training,
+    # from the validation split, so that the run folder inverts without its data (DGNO runs)
+    calibrate: bool = True
     ema: float | None = None  # decay of an exponential moving average of the weights (e.g. 0.999), validated and
     # saved as best.pt in place of the raw weights; None: no average
 
@@ -237,13 +241,31 @@ def apply_overrides(data: dict[str, Any], overrides: list[str]) -> dict[str, Any
     return data
 
 
+def shipped_configs() -> list[str]:
+    """The names of the configs shipped with the package (``dgno train darcy_pwc_quick``)."""
+    root = resources.files("dgno") / "configs"
+    return sorted(p.name[:-5] for p in root.iterdir() if p.name.endswith(".yaml"))
+
+
+def config_path(path: str | Path) -> Path:
+    """A config file: ``path`` itself, or, for a name that is no file, the shipped config of that name (with or
+    without ``.yaml``; ``compare/darcy-pwc/pino`` for the comparison's)."""
+    path = Path(path)
+    if path.is_file():
+        return path
+    name = str(path).removesuffix(".yaml")
+    shipped = resources.files("dgno") / "configs" / f"{name}.yaml"
+    if not path.is_absolute() and ".." not in path.parts and shipped.is_file():
+        return Path(str(shipped))
+    raise DgnoError(f"{path}: no such config file (nor a shipped config: {', '.join(shipped_configs())})")
+
+
 def load_config(path: str | Path | None, overrides: list[str] = ()) -> Config:
-    """Read a YAML config (or the defaults when path is None) and apply dotted overrides."""
+    """Read a YAML config (a file, or the name of a shipped one; the defaults when path is None) and apply dotted
+    overrides."""
     data: dict[str, Any] = {}
     if path is not None:
-        path = Path(path)
-        if not path.is_file():
-            raise DgnoError(f"{path}: no such config file")
+        path = config_path(path)
         try:
             text = path.read_text(encoding="utf-8")
         except UnicodeDecodeError as exc:

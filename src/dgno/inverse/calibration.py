@@ -200,13 +200,17 @@ def latent_fit_errors(model: DGNO, prior: LatentPrior, val, err_u: np.ndarray) -
             "relative_l2": float(np.mean(np.linalg.norm(flat[0], axis=1) / np.linalg.norm(flat[1], axis=1)))}
 
 
-def calibrate(model: DGNO, *, run: str | os.PathLike, checkpoint: str, data_dir: str | os.PathLike,
-              prior: str | None = None, refresh: bool = False, latent_fit: bool = False) -> Calibration:
-    """The run's calibration for ``prior`` (None: the model's default), from the cache or from its data.
+def calibrate(model: DGNO, *, run: str | os.PathLike, checkpoint: str, data_dir: str | os.PathLike | None,
+              prior: str | None = None, refresh: bool = False, latent_fit: bool = False,
+              source: str | None = None) -> Calibration:
+    """The run's calibration for ``prior`` (None: the model's default), from ``RUN/inverse_<checkpoint>.pt`` or from
+    its data.
 
+    ``dgno train`` stores it (with the latent fit) at the end of training, so that a run folder inverts without its
+    data; a run without it computes it here on first use from ``data_dir``/{train,val}.h5 and stores it.
     ``latent_fit`` also fits the latent to every validation u (:func:`latent_fit_errors`, for
-    ``--model-error-from latent``): the only costly part, so it is computed when first asked for and then cached
-    with the rest."""
+    ``--model-error-from latent``). A folder that cannot be written (a pretrained model in a read-only install)
+    keeps what it has: the result is used, not stored."""
     path = Path(run) / f"inverse_{checkpoint}.pt"
     kind = prior or ("standard" if model.variational else "fitted")
     cal = None
@@ -221,12 +225,19 @@ def calibrate(model: DGNO, *, run: str | os.PathLike, checkpoint: str, data_dir:
             cal = None
         elif cal.fit is not None or not latent_fit:  # complete for what is asked
             return cal
+    where = source or str(run)
+    missing = ("the latent fit (model_error_from='latent')" if cal is not None else
+               f"the calibration for the {kind} prior" if path.is_file() else f"a stored calibration ({path.name})")
+    if data_dir is None:
+        raise DgnoError(f"{where}: has {'no ' if cal is None else 'not '}{missing}, and no data directory is known to "
+                        "compute it from (give calibration data: --calibration-data DIR or calibration_data=DIR)")
     data_dir = Path(data_dir)
     files = {s: data_dir / f"{s}.h5" for s in ("train", "val")}
     for split, f in files.items():
         if not f.is_file():
-            raise DgnoError(f"{f}: the inversion's calibration needs the run's {split} split "
-                            "(the data directory of its config, or --calibration-data DIR)")
+            raise DgnoError(f"{where}: has {'no ' if cal is None else 'not '}{missing}, and computing it needs the "
+                            f"run's {split} split, which is not at {f} (give the folder holding train.h5 and val.h5: "
+                            "--calibration-data DIR or calibration_data=DIR)")
     val = load_h5(files["val"], require_u=True)
     if cal is not None:  # the cached calibration, without the latent fit asked for now
         cal = replace(cal, fit=latent_fit_errors(model, cal.prior, val, cal.model_error))
@@ -242,6 +253,9 @@ def calibrate(model: DGNO, *, run: str | os.PathLike, checkpoint: str, data_dir:
                           {"train": str(files["train"]), "val": str(files["val"]), "checkpoint": checkpoint,
                            "n_val": len(val)}, err_a, fit_correlated_error(val.x_u, errors_u, err_u),
                           latent_fit_errors(model, latent, val, err_u) if latent_fit else None, errors_u.mean(0))
-    with atomic_path(path) as tmp:
-        torch.save(cal.state(), tmp)
+    try:
+        with atomic_path(path) as tmp:
+            torch.save(cal.state(), tmp)
+    except OSError:  # a read-only run folder: use it without storing
+        pass
     return cal

@@ -395,16 +395,22 @@ def _read_h5(path: Path, domain: Domain, outputs: tuple[str, ...]) -> Observatio
 
 def instance_observations(ds, index: int, *, problem, n_obs: int, snr: float, seed: int, source: str,
                           obs_at: str = "nodes", window: Window | None = None,
-                          observed: tuple[str, ...] | None = None, names: tuple[str, ...] = ("u",)) -> Observations:
-    """The observations of instance ``index`` of ``ds`` as every inversion benchmark draws them (benchmarks/inverse.py,
-    benchmarks/reference_posterior.py): generator ``np.random.default_rng([seed, index])``, noise from ``snr`` over
-    the instance's observed outputs, n_obs grid nodes among those no hard constraint fixes (in the window) or free
-    points; so that two methods scored on the same instance see the same observations."""
+                          observed: tuple[str, ...] | None = None, names: tuple[str, ...] = ("u",),
+                          sigma: float | None = None) -> Observations:
+    """The observations of instance ``index`` of ``ds`` as every inversion draws them (``dgno invert --data``,
+    benchmarks/inverse.py, benchmarks/reference_posterior.py): generator ``np.random.default_rng([seed, index])``,
+    noise of standard deviation ``sigma`` or from ``snr`` over the instance's observed outputs, n_obs grid nodes
+    among those no hard constraint fixes (in the window) or free points; so that two methods scored on the same
+    instance and seed see the same observations."""
     observed = tuple(observed or names)
     columns = [names.index(o) for o in observed]
     rng = np.random.default_rng([seed, index])
     u_i = as_components(ds.u[index], ds.grid_u)[:, columns].reshape(*ds.grid_u, len(columns))
-    sigma = sigma_from_snr(as_components(u_i, ds.grid_u), snr)
+    if sigma is None:
+        sigma = sigma_from_snr(as_components(u_i, ds.grid_u), snr)
+    else:
+        check_sigma(sigma, source="sigma")
+        sigma = np.full(len(columns), float(sigma))
     if obs_at == "nodes":
         candidates = free_nodes(problem, ds.x_u, window=window)
         return draw_at_nodes(ds.x_u, u_i, n_obs, sigma, rng, candidates=candidates, outputs=observed, source=source)

@@ -7,11 +7,10 @@ the grids from the calibration's data, and the physics check's solver is handed 
 from __future__ import annotations
 
 import json
-import math
 import os
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import h5py
@@ -25,73 +24,15 @@ from dgno.inverse.model_error import kriging, observation_covariance
 from dgno.inverse.observations import Observations, as_components, check_in_domain, fixed_by_constraint, free_nodes
 from dgno.inverse.physics_check import physics_check
 from dgno.inverse.posterior import LatentPosterior
-from dgno.inverse.samplers import CHAIN_METHODS, Draws, find_map, laplace, laplace_factor, map_laplace, nuts
+from dgno.inverse.samplers import Draws, find_map, laplace, laplace_factor, map_laplace, nuts
+from dgno.inverse.settings import InversionSettings
 from dgno.models import DGNO
 from dgno.nn.multionet import frozen_trunks
 from dgno.reference.verify import relative_l2
 from dgno.weak import WeakLayout
 
-METHODS = ("nuts", "map")
-MODEL_ERRORS = ("independent", "correlated", "off")
 LEVELS = (0.5, 0.8, 0.9, 0.95, 0.99)
-
-
-@dataclass(frozen=True)
-class InverseSettings:
-    method: str = "nuts"
-    draws: int = 500  # per chain (nuts) or in all (map: Laplace draws)
-    warmup: int = 300
-    chains: int = 2
-    # "sequential": chains one after another, each adapted on its own; "vectorized": the chains are copies of the
-    # instances in one batched NUTS run (shared adaptation; much less time per draw; dgno.inverse.samplers.nuts)
-    chain_method: str = "sequential"
-    seed: int = 0
-    pde_weight: float = 1.0  # w in front of the virtual observables (1 = the training likelihood)
-    pde_temperature: float = 1.0  # T: the virtual observables read a two-phase a with its logits divided by T
-    # the forward model's own error (validation RMS) in the likelihood and the predictive draws: "independent" per
-    # point, "correlated" in space (a Gaussian field fitted on the validation errors, kriged in the predictive),
-    # or "off"; True / False mean "independent" / "off"
-    model_error: str | bool = "independent"
-    # where that error is measured on the validation split: "encoder", G(enc(a)) - u, or "latent", G(beta*) - u at
-    # the latent that best fits u (what an inversion, which never uses the encoder, cannot remove)
-    model_error_from: str = "encoder"
-    # "mean": the model error's mean per node (validation) is part of the forward model, y = G(beta) - bias + e
-    # (bias = mean of G - u),
-    # with the error's spread about it as sigma_model; "none": the error is taken as centred
-    model_bias: str = "none"
-    max_tree_depth: int = 8
-    full_mass: bool = False
-    map_starts: int = 4
-    map_steps: int = 400
-    physics_check: int = 8  # posterior draws re-solved with the reference solver (0: none)
-    quadrature: str | None = None  # override the training's quadrature of the virtual observables
-    quadrature_n: int | None = None
-
-    def __post_init__(self) -> None:
-        if isinstance(self.model_error, bool):
-            object.__setattr__(self, "model_error", "independent" if self.model_error else "off")
-        if self.model_error not in MODEL_ERRORS:
-            raise DgnoError(f"--model-error must be one of {', '.join(MODEL_ERRORS)}, got {self.model_error!r}")
-        if self.model_error_from not in ("encoder", "latent"):
-            raise DgnoError(f"--model-error-from must be encoder or latent, got {self.model_error_from!r}")
-        if self.model_bias not in ("none", "mean"):
-            raise DgnoError(f"--model-bias must be none or mean, got {self.model_bias!r}")
-        if self.model_bias == "mean" and self.model_error != "independent":
-            raise DgnoError(f"--model-bias mean needs --model-error independent (got {self.model_error}): the "
-                            "correlated fit is of the uncentred errors")
-        if self.chain_method not in CHAIN_METHODS:
-            raise DgnoError(f"--chain-method must be one of {', '.join(CHAIN_METHODS)}, got {self.chain_method!r}")
-        if self.method not in METHODS:
-            raise DgnoError(f"--method must be one of {', '.join(METHODS)}, got {self.method!r}")
-        for name in ("draws", "chains", "map_starts", "map_steps", "max_tree_depth"):
-            if getattr(self, name) < 1:
-                raise DgnoError(f"{name.replace('_', '-')} must be >= 1, got {getattr(self, name)}")
-        if self.warmup < 0 or self.physics_check < 0:
-            raise DgnoError("warmup and physics-check must be >= 0")
-        if not (math.isfinite(self.pde_weight) and self.pde_weight >= 0):
-            raise DgnoError(f"--pde-weight must be finite and >= 0, got {self.pde_weight}")
-        if not (math.isfinite(self.pde_temperature) and self.pde_temperature >= 1):
-            raise DgnoError(f"--pde-temperature must be finite and >= 1, got {self.pde_temperature}")
+InverseSettings = InversionSettings  # the earlier name
 
 
 @dataclass
@@ -116,7 +57,7 @@ class InstanceResult:
 
 # ------------------------------------------------------------------------------------------ posterior
 def build_posterior(model: DGNO, layout: WeakLayout, cal: Calibration, obs: list[Observations],
-                    settings: InverseSettings) -> LatentPosterior:
+                    settings: InversionSettings) -> LatentPosterior:
     """The posterior of B instances with equally many observations of the same outputs (one fixed set of weak
     points from ``layout``); every point must lie in the problem's domain."""
     if len({len(o) for o in obs}) != 1 or len({o.outputs for o in obs}) != 1:
@@ -151,7 +92,7 @@ def build_posterior(model: DGNO, layout: WeakLayout, cal: Calibration, obs: list
                            pde_temperature=settings.pde_temperature)
 
 
-def sample_posterior(posterior: LatentPosterior, settings: InverseSettings, *, progress: bool = False) -> Draws:
+def sample_posterior(posterior: LatentPosterior, settings: InversionSettings, *, progress: bool = False) -> Draws:
     """Draws by the chosen method.
 
     nuts: multi-start MAP, the Hessian there, then NUTS in the Laplace-whitened coordinates
@@ -210,7 +151,7 @@ def summarise(
     cal: Calibration,
     obs: list[Observations],
     truths: list[Truth | None],
-    settings: InverseSettings,
+    settings: InversionSettings,
     *,
     resolve: Callable[[np.ndarray], np.ndarray] | None = None,
     max_kept: int = 500,
@@ -310,8 +251,24 @@ def summarise(
                    "u": _on_grid(u_s[keep], grid_u, lead=1).astype(np.float32)}
         if "params" in f:
             samples["params"] = f["params"][keep]
-        results.append(InstanceResult(s, out, samples, o, t))
+        n_chains = draws.theta.shape[0]
+        extras = {  # for InversionResult: intervals with the model error, and the chains for ArviZ
+            "a_predictive": a_pred[keep].astype(np.float32),
+            "u_predictive": _on_grid(u_pred[keep], grid_u, lead=1).astype(np.float32),
+            "chains": {"beta": posterior.prior.transform(theta[:, b]).double().cpu().numpy().reshape(
+                           n_chains, -1, theta.shape[-1]),
+                       "a": _by_chain(a_s, n_chains).astype(np.float32),
+                       "u": _by_chain(_on_grid(u_s, grid_u, lead=1), n_chains).astype(np.float32)},
+        }
+        if "params" in f:
+            extras["chains"]["params"] = _by_chain(f["params"], n_chains)
+        results.append(InstanceResult(s, out, samples, o, t, extras))
     return results
+
+
+def _by_chain(flat: np.ndarray, chains: int) -> np.ndarray:
+    """Draws (C * S, ...) of C chains one after another -> (C, S, ...)."""
+    return flat.reshape(chains, -1, *flat.shape[1:])
 
 
 def parameter_summary(draws: np.ndarray, names: tuple[str, ...], truth: dict[str, float] | None) -> dict:
@@ -353,20 +310,21 @@ def _free_input_nodes(problem, x_a: np.ndarray) -> np.ndarray:
 def _diagnostics(draws: Draws, b: int, n_instances: int) -> dict:
     """The sampler's diagnostics of instance b."""
     diag = draws.diagnostics
-    if draws.method == "nuts":
-        ess, rhat = diag["ess"][b].numpy(), diag["rhat"][b].numpy()
-        return {"ess_min": float(ess.min()), "ess_median": float(np.median(ess)),
+    if draws.method == "nuts":  # bulk ESS and rank R-hat (ArviZ) over the latent coordinates of instance b
+        ess, rhat = diag["ess_bulk"][b].numpy(), diag["rhat"][b].numpy()
+        return {"ess_bulk_min": float(np.nanmin(ess)), "ess_bulk_median": float(np.nanmedian(ess)),
+                "ess_of": "the latent coordinates (bulk ESS, ArviZ)",
                 "rhat_max": float(np.nanmax(rhat)) if np.isfinite(rhat).any() else None,
-                "ess_per_second": float(ess.min() / (draws.seconds / n_instances)),
+                "ess_bulk_per_second": float(np.nanmin(ess) / (draws.seconds / n_instances)),
                 "divergences": int(sum(c["divergences"] for c in diag["chains"])),
                 "acceptance_rate": float(np.mean([c["acceptance_rate"] for c in diag["chains"]])),
                 "chains": int(draws.theta.shape[0]), "chain_method": diag["chain_method"]}
-    return {"ess_min": float(draws.flat.shape[0]), "note": "independent draws of the Laplace approximation",
+    return {"independent_draws": int(draws.flat.shape[0]), "note": "independent draws of the Laplace approximation",
             "hessian_eigenvalues_clipped": diag["hessian_eigenvalues_clipped"][b]}
 
 
 def invert(model: DGNO, layout: WeakLayout, cal: Calibration, obs: list[Observations], truths: list[Truth | None],
-           settings: InverseSettings, *, resolve: Callable[[np.ndarray], np.ndarray] | None = None,
+           settings: InversionSettings, *, resolve: Callable[[np.ndarray], np.ndarray] | None = None,
            progress: bool = False) -> list[InstanceResult]:
     """Invert B instances together (same number of observations each); ``layout`` lays out the virtual
     observables' weak points (drawn once); ``resolve`` (a (*grid_a) -> u on the data's grid, e.g. a
@@ -409,6 +367,3 @@ def write_posterior(result: InstanceResult, path: str | os.PathLike, *, x_a: np.
         h.attrs["info"] = json.dumps(attrs, default=str)
     return path
 
-
-def settings_dict(settings: InverseSettings) -> dict:
-    return asdict(settings)

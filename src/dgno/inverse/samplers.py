@@ -18,6 +18,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from dgno.inverse.diagnostics import ess_bulk, rhat
 from dgno.inverse.posterior import LatentPosterior
 
 
@@ -150,7 +151,7 @@ def map_laplace(posterior: LatentPosterior, *, draws: int = 500, starts: int = 4
 
 
 # --------------------------------------------------------------------------------------------- NUTS
-CHAIN_METHODS = ("sequential", "vectorized")
+from dgno.inverse.settings import CHAIN_METHODS  # noqa: E402  (one declaration, with the settings)
 
 
 @contextlib.contextmanager
@@ -205,7 +206,6 @@ def nuts(
     linear, so the sampled density is the exact posterior (constant Jacobian).
     """
     from pyro.infer.mcmc import MCMC, NUTS
-    from pyro.ops.stats import effective_sample_size, split_gelman_rubin
 
     b, d = posterior.n_instances, posterior.dim
     p = posterior.prior.mean
@@ -258,8 +258,10 @@ def nuts(
             per_chain.append(info)
         theta = torch.stack(samples)  # (C, S, B, d)
     seconds = time.perf_counter() - t0
-    x = theta.double().cpu()
-    ess = effective_sample_size(x, chain_dim=0, sample_dim=1)  # (B, d)
-    rhat = split_gelman_rubin(x, chain_dim=0, sample_dim=1) if chains * draws >= 4 else torch.full_like(ess, math.nan)
-    diagnostics = {"chains": per_chain, "ess": ess, "rhat": rhat, "warmup": warmup, "chain_method": chain_method}
+    x = theta.double().cpu().numpy()  # (C, S, B, d)
+    c, s, b, d = x.shape
+    flat = x.reshape(c, s, b * d)
+    ess = torch.from_numpy(ess_bulk(flat).reshape(b, d))  # bulk ESS per latent coordinate (ArviZ)
+    r = torch.from_numpy(rhat(flat).reshape(b, d)) if s >= 4 else torch.full_like(ess, math.nan)
+    diagnostics = {"chains": per_chain, "ess_bulk": ess, "rhat": r, "warmup": warmup, "chain_method": chain_method}
     return Draws(theta, "nuts", seconds, potential.calls, diagnostics)

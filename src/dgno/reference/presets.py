@@ -112,6 +112,9 @@ class DarcyPreset(_Splits):
     description: str
     field: FieldSampler
     ood: dict[str, FieldSampler] = field(default_factory=dict)
+    # the inversion settings the project's measurements chose for this preset on a validation split
+    # (docs/inverse.md, "Defaults"): the defaults of dgno invert and dgno.invert for its models
+    inversion: dict[str, Any] = field(default_factory=dict)
     source: float = 10.0
     n_nodes: int = 29
     refine: int = 7
@@ -189,6 +192,8 @@ def darcy_pwc() -> DarcyPreset:
             "frac30": TwoPhaseField(grf=_GRF, level=0.15),
         },
         refine=7,
+        inversion={"method": "nuts", "chain_method": "vectorized", "draws": 150, "warmup": 100, "pde_weight": 0.0,
+                   "model_error_from": "latent"},
     )
 
 
@@ -252,6 +257,7 @@ def darcy_trig() -> DarcyTrigPreset:
             "b0": TrigField(b1_range=(0.0, np.pi / 2), b2_range=(0.0, np.pi / 2)),
         },
         refine=7,
+        inversion={"method": "map", "prior": "family", "pde_weight": 0.0, "map_starts": 16},
     )
 
 
@@ -274,6 +280,9 @@ class BurgersPreset(_Splits):
     description: str
     field: FieldSampler
     ood: dict[str, FieldSampler] = field(default_factory=dict)
+    # the inversion settings the project's measurements chose for this preset on a validation split
+    # (docs/inverse.md, "Defaults"): the defaults of dgno invert and dgno.invert for its models
+    inversion: dict[str, Any] = field(default_factory=dict)
     n_x: int = 128
     n_t: int = 101
     t_final: float = 1.0
@@ -351,6 +360,7 @@ def burgers() -> BurgersPreset:
             "amp15": SineSeriesField(scale=1.5),
         },
         solver=BurgersChebyshev(n=128, dt=5e-3),  # 3e-7 from a solve twice as fine (tests/test_burgers_reference.py)
+        inversion={"method": "map", "draws": 250},
     )
 
 
@@ -370,6 +380,9 @@ class StokesPreset(_Splits):
     description: str
     field: FieldSampler
     ood: dict[str, FieldSampler] = field(default_factory=dict)
+    # the inversion settings the project's measurements chose for this preset on a validation split
+    # (docs/inverse.md, "Defaults"): the defaults of dgno invert and dgno.invert for its models
+    inversion: dict[str, Any] = field(default_factory=dict)
     mesh: MeshSpec = MeshSpec()
     mu: float = MU
     n_inflow: int = 256
@@ -430,4 +443,5 @@ def stokes_cylinder() -> StokesPreset:
             # more oscillatory profiles, most with backflow at the inflow; disjoint from the training range
             "b46": InflowProfileField(b1_range=(4.0, 6.0), b2_range=(4.0, 6.0)),
         },
+        inversion={"method": "map", "draws": 500},
     )

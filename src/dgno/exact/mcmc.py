@@ -1,12 +1,8 @@
 """MCMC for reference posteriors: convergence diagnostics and a batched preconditioned Crank-Nicolson sampler.
 
 Diagnostics (Vehtari, Gelman, Simpson, Carpenter, Buerkner 2021, "Rank-normalization, folding, and localization: an
-improved R-hat", the definitions of Stan and ArviZ), vectorised over many scalar quantities at once:
-
-- split R-hat on rank-normalised draws: each chain split in halves, draws replaced by the normal scores of their
-  pooled ranks, R-hat = sqrt(((n - 1)/n W + B/n) / W);
-- bulk effective sample size: the same rank-normalised split chains, autocorrelations by FFT, combined over chains
-  and truncated by Geyer's initial positive and monotone sequences.
+improved R-hat"), from ArviZ (:mod:`dgno.inverse.diagnostics`), over many scalar quantities at once: the
+rank-normalised split R-hat and the bulk effective sample size.
 
 A quantity that is constant over every draw of every chain (a node whose phase never changes) has neither: its
 R-hat and ESS are NaN and it is reported, not counted as unconverged. One that is constant within each chain but
@@ -34,94 +30,13 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
-from scipy.special import ndtri
-from scipy.stats import rankdata
+
+from dgno.inverse.diagnostics import ess_bulk, rhat
 
 # ---------------------------------------------------------------------------------------------- diagnostics
-
-
-def _split(x: np.ndarray) -> np.ndarray:
-    """Chains (C, S, ...) -> split half-chains (2C, S // 2, ...) (the middle draw of an odd S is dropped)."""
-    half = x.shape[1] // 2
-    return np.concatenate([x[:, :half], x[:, x.shape[1] - half:]], axis=0)
-
-
-def rank_normalise(x: np.ndarray) -> np.ndarray:
-    """Normal scores of the pooled (average) ranks over chains and draws: (C, S, ...) -> same shape."""
-    c, s = x.shape[:2]
-    flat = x.reshape(c * s, -1)
-    if flat.dtype == bool:  # two values: the average ranks of the ties, without sorting
-        n_false = (~flat).sum(0)
-        ranks = np.where(flat, n_false + (c * s - n_false + 1) / 2.0, (n_false + 1) / 2.0)
-    else:
-        ranks = rankdata(flat, axis=0, method="average")
-    z = ndtri((ranks - 0.375) / (c * s + 0.25))
-    return z.reshape(x.shape)
-
-
-def _constant(x: np.ndarray) -> np.ndarray:
-    """Quantities (C, S, P) that take one value in every draw: (P,) bool."""
-    flat = x.reshape(-1, x.shape[-1])
-    return (flat == flat[:1]).all(0)
-
-
-def split_rhat(x: np.ndarray) -> np.ndarray:
-    """Rank-normalised split R-hat of draws (C, S, P) -> (P,); NaN for quantities constant over all draws."""
-    x = np.asarray(x)
-    if x.ndim == 2:
-        x = x[..., None]
-    const = _constant(x)
-    z = _split(rank_normalise(x))
-    n = z.shape[1]
-    if n < 2:
-        raise ValueError("need at least 4 draws per chain for split R-hat")
-    w = z.var(axis=1, ddof=1).mean(0)  # within
-    b_over_n = z.mean(axis=1).var(axis=0, ddof=1)  # between / n
-    var_plus = (n - 1) / n * w + b_over_n
-    with np.errstate(divide="ignore", invalid="ignore"):
-        r = np.sqrt(var_plus / w)
-    r = np.where(w > 1e-12 * var_plus, r, np.inf)  # no spread within chains (up to rounding), some between
-    return np.where(const, np.nan, r)
-
-
-def _autocov(z: np.ndarray) -> np.ndarray:
-    """Autocovariances (biased, as Stan) along axis 1 of (M, n, P) by FFT: (M, n, P)."""
-    n = z.shape[1]
-    zc = np.ascontiguousarray(np.moveaxis(z - z.mean(axis=1, keepdims=True), 1, -1))  # (M, P, n): time last
-    size = 1 << (2 * n - 1).bit_length()
-    f = np.fft.rfft(zc, n=size, axis=-1)
-    acov = np.fft.irfft(f.real**2 + f.imag**2, n=size, axis=-1)[..., :n]
-    return np.moveaxis(acov, -1, 1) / n
-
-
-def ess(x: np.ndarray, *, rank: bool = True) -> np.ndarray:
-    """Bulk effective sample size of draws (C, S, P) -> (P,) (``rank=False``: of the raw draws, split chains);
-    NaN for quantities constant over all draws."""
-    x = np.asarray(x)
-    if x.ndim == 2:
-        x = x[..., None]
-    const = _constant(x)
-    z = _split(rank_normalise(x) if rank else x.astype(float))
-    m, n = z.shape[:2]
-    if n < 4:
-        raise ValueError("need at least 8 draws per chain for the effective sample size")
-    acov = _autocov(z)  # (M, n, P)
-    chain_var = acov[:, 0] * n / (n - 1)  # (M, P)
-    mean_var = chain_var.mean(0)
-    var_plus = mean_var * (n - 1) / n + (z.mean(axis=1).var(axis=0, ddof=1) if m > 1 else 0.0)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        rho = 1.0 - (mean_var - acov.mean(0)) / var_plus  # (n, P)
-    rho[0] = 1.0
-    k = (n - 1) // 2  # pairs (rho_2t, rho_2t+1), t < k
-    pairs = rho[: 2 * k].reshape(k, 2, -1).sum(1)  # (k, P)
-    positive = np.cumprod(pairs > 0, axis=0).astype(bool)  # Geyer's initial positive sequence
-    mono = np.minimum.accumulate(np.where(positive, pairs, 0.0), axis=0)  # ... made monotone
-    tau = -1.0 + 2.0 * mono.sum(0)
-    total = m * n
-    tau = np.maximum(tau, 1.0 / np.log10(total))
-    out = total / tau
-    out = np.where(np.isfinite(out) & (var_plus > 0), out, np.nan)
-    return np.where(const, np.nan, out)
+# ArviZ's estimators (one definition for every sampler of the package: dgno.inverse.diagnostics)
+split_rhat = rhat
+ess = ess_bulk
 
 
 def convergence(x: np.ndarray) -> dict:

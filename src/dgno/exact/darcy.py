@@ -2,11 +2,11 @@
 
 For the Darcy presets whose input distribution is known in closed form the posterior of a given sparse noisy
 observations of u can be computed without any trained model, with the prior that generated the data and the
-solver that made its ground truth as the forward model (:mod:`dgno.inverse.reference_fd`, the preset's
+solver that made its ground truth as the forward model (:mod:`dgno.exact.darcy_fd`, the preset's
 :class:`~dgno.reference.darcy_fd.DarcyFD` scheme on a grid ``refine`` times finer than the 29 x 29 nodes):
 
 - ``darcy-pwc`` (two-phase a in {5, 10}: a Gaussian random field, thresholded at its nodes): preconditioned
-  Crank-Nicolson MCMC (:func:`dgno.inverse.reference_mcmc.pcn`) on the white noise xi (32 x 32) of the preset's own
+  Crank-Nicolson MCMC (:func:`dgno.exact.mcmc.pcn`) on the white noise xi (32 x 32) of the preset's own
   GRF sampler, coefficients = ``grf.mode_std() * xi`` exactly as :meth:`GaussianRandomField.sample` draws them, so
   the prior is the data's prior. Several chains in lockstep, one batched solve per iteration; per-coordinate steps
   adapted in the warm-up (then fixed) towards 25 % acceptance.
@@ -22,19 +22,19 @@ probabilities, coverage, diagnostics), which :func:`~dgno.inverse.run.write_post
 
 from __future__ import annotations
 
-import json
 import math
 import time
 import warnings
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
-from pathlib import Path
+from dataclasses import dataclass
 
 import numpy as np
 import torch
 from scipy.special import expit
 
 from dgno.errors import DgnoError
+from dgno.exact.darcy_fd import BandedDarcy, nearest_upsample
+from dgno.exact.mcmc import PCNSettings, converged, convergence, pcn
 from dgno.fields.base import unit_square_nodes
 from dgno.fields.grf import cosine_basis
 from dgno.fields.trig import TrigField
@@ -43,8 +43,6 @@ from dgno.inverse.observations import (
     Observations,
     free_nodes,
 )
-from dgno.inverse.reference_fd import BandedDarcy, nearest_upsample
-from dgno.inverse.reference_mcmc import PCNSettings, converged, convergence, pcn
 from dgno.inverse.run import LEVELS, InstanceResult, Truth, by_level, coverage, parameter_summary, rel_l2_one
 
 PRESETS = ("darcy-pwc", "darcy-trig")  # presets whose prior the reference knows
@@ -121,12 +119,12 @@ class ObservationOperator:
         return (u.reshape(u.shape[0], -1)[:, self.index] * self.weight).sum(-1)
 
 
-def _data_nodes(preset) -> np.ndarray:
+def data_nodes(preset) -> np.ndarray:
     return unit_square_nodes(preset.n_nodes)
 
 
 def _check_grid(x_u: np.ndarray | None, preset) -> None:
-    nodes = _data_nodes(preset)
+    nodes = data_nodes(preset)
     if x_u is not None and (x_u.shape != nodes.shape or not np.allclose(x_u, nodes, atol=1e-9)):
         raise DgnoError(f"--method reference: the data's grid {x_u.shape} is not the {preset.name} preset's "
                         f"{nodes.shape[0]} x {nodes.shape[1]} nodes")
@@ -203,8 +201,9 @@ def sample_two_phase(preset, obs: Observations, settings: ReferenceSettings, ref
 
 
 def _diag_summary(diag: dict) -> dict:
-    return {"rhat_max": diag["rhat_max"], "ess_min": diag["ess_min"], "ess_median": diag["ess_median"],
-            "nodes_constant": diag["n_constant"], "nodes": diag["n"],
+    return {"rhat_max": diag["rhat_max"], "ess_bulk_min": diag["ess_min"], "ess_bulk_median": diag["ess_median"],
+            "ess_of": "a at the input nodes (bulk ESS, ArviZ)", "nodes_constant": diag["n_constant"],
+            "nodes": diag["n"],
             "rhat_a": diag["rhat"], "ess_a": diag["ess"]}
 
 
@@ -248,7 +247,7 @@ class TrigPosterior:
 
     def value_and_grad(self, theta: np.ndarray) -> tuple[float, np.ndarray]:
         """-log p(theta | y) + const and its gradient for theta (2,)."""
-        from dgno.inverse.reference_fd import conductance_derivatives, conductances
+        from dgno.exact.darcy_fd import conductance_derivatives, conductances
 
         self.calls += 1
         theta = np.asarray(theta, dtype=float)
@@ -336,7 +335,7 @@ def sample_trig(preset, obs: Observations, settings: ReferenceSettings, refine: 
     state = [torch.from_numpy(post.theta(b)) for b in trig_starts(post, settings.chains, rng)]
     chunks: list[torch.Tensor] = []
     per_chain: list[dict] = []
-    nodes = _data_nodes(preset)
+    nodes = data_nodes(preset)
     rounds, done, diag = 0, False, {}
     while True:
         this_round = []
@@ -444,8 +443,8 @@ def summarise_reference(samples: _Samples, preset, obs: Observations, truth: Tru
          "solver": {"scheme": "DarcyFD (5-point, harmonic-mean faces), banded Cholesky (LAPACK dpbtrf)",
                     "refine": refine, "n": (n - 1) * refine + 1},
          "prior": preset.field.describe(), **diag,
-         "ess_per_second": diag["ess_min"] / seconds if seconds > 0 else None}
-    x_u = _data_nodes(preset)
+         "ess_bulk_per_second": diag["ess_bulk_min"] / seconds if seconds > 0 else None}
+    x_u = data_nodes(preset)
     free_u = free_nodes(Darcy(source=preset.source), x_u)
     if truth is not None and truth.u is not None:
         u_true = np.asarray(truth.u, dtype=float).reshape(n, n)
@@ -493,69 +492,7 @@ def reference_posterior(preset, obs: Observations, truth: Truth | None, settings
     return summarise_reference(samples, preset, obs, truth, time.perf_counter() - t0, refine, settings.max_kept)
 
 
-
-
-# ------------------------------------------------------------------------------------------------------- CLI
-def preset_of(run: str | None, ds) -> str:
-    """The preset of a reference inversion: ``run`` as a preset name or a run folder (its data.preset), or the
-    data file's; a disagreement is an error."""
-    from dgno.config.registry import DATA_PRESETS
-    from dgno.config.schema import load_config
-
-    named = None
-    if run is not None:
-        if run in DATA_PRESETS:
-            named = run
-        elif (Path(run) / "config.yaml").is_file():
-            named = load_config(Path(run) / "config.yaml").data.preset
-        else:
-            raise DgnoError(f"{run}: neither a preset ({', '.join(PRESETS)}) nor a run folder (no config.yaml)")
-    in_file = ds.attrs.get("preset") if ds is not None else None
-    if named and in_file and named != in_file:
-        raise DgnoError(f"--method reference: {run} names preset {named!r} but the data file is {in_file!r}")
-    name = named or in_file
-    if not name:
-        raise DgnoError("--method reference needs a preset: give it as the first argument (e.g. darcy-pwc) or --data "
-                        "a file of that preset")
-    return name
-
-
-def run_reference(args) -> dict:
-    """``dgno invert [PRESET|RUN] --method reference ...``: one instance's reference posterior, written like DGNO's
-    inversions (summary.json, posterior.h5, inversion.png in --out)."""
-    from dgno.evaluate.plots import plot_inversion
-    from dgno.inverse.run import write_posterior
-    from dgno.invert_cli import observations
-    from dgno.pdes import Darcy
-    from dgno.reference.dataset import load_h5, write_text_atomic
-
-    if getattr(args, "threads", None):
-        torch.set_num_threads(args.threads)
-    ds = load_h5(args.data) if args.data is not None else None
-    name = preset_of(args.run, ds)
-    preset = check_preset(name)
-    if ds is not None:
-        _check_grid(ds.x_u, preset)
-    problem = Darcy(source=preset.source)
-    obs, truth = observations(args, ds, problem)
-    settings = ReferenceSettings(chains=max(args.chains, 4), seed=args.seed, refine=getattr(args, "refine", None),
-                                 max_seconds=60.0 * getattr(args, "max_minutes", 30.0), draws=args.draws)
-    progress = (lambda line: print(line, flush=True)) if args.progress else None
-    result = reference_posterior(preset, obs, truth, settings, progress=progress)
-    result.summary.update({"run": args.run, "preset": name, "data": args.data,
-                           "index": args.index if ds is not None else None, "observations": obs.source,
-                           "snr_db": args.snr, "settings": asdict(settings), "wall_seconds": result.summary["seconds"]})
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    x_a = _data_nodes(preset)
-    write_posterior(result, out / "posterior.h5", x_a=x_a, x_u=x_a, attrs={"preset": name, "method": "reference"})
-    label = truth.label if truth is not None else obs.source
-    plot_inversion(x_a, x_a, result.fields, obs.x, out / "inversion.png",
-                   true_a=truth.a if truth is not None else None, true_u=truth.u if truth is not None else None,
-                   names=("u",), obs_y=obs.y, title=f"{label}: {len(obs)} observations, reference "
-                   f"({result.summary['method']}, {'converged' if result.summary['converged'] else 'NOT converged'})")
-    write_text_atomic(out / "summary.json", json.dumps(result.summary, indent=2, default=json_default) + "\n")
-    return result.summary
+exact_posterior = reference_posterior  # the name of the public API (dgno.exact)
 
 
 def json_default(v):
