@@ -25,8 +25,8 @@ from dgno.config.build import weak_layout
 from dgno.config.runs import load_run
 from dgno.errors import DgnoError
 from dgno.evaluate.metrics import evaluate
-from dgno.train.checkpoint import save_checkpoint
-from dgno.train.data import load_training_data
+from dgno.training.checkpoint import save_checkpoint
+from dgno.training.data import load_training_data
 
 
 def main(argv: list[str] | None = None) -> dict:

@@ -10,7 +10,7 @@ reference does) back to back in one process (first all shared steps, then a quar
 steps, each after warm-up), and prints the median of each. Inputs are drawn from the preset's training distribution.
 
 With --compile it also times torch.compile of the loss, and with --graph (CUDA) steps replayed from one CUDA
-graph (dgno.train.step), and compiled steps replayed from a graph when both are given; "first_step_s" holds each
+graph (dgno.training.step), and compiled steps replayed from a graph when both are given; "first_step_s" holds each
 path's first step (compilation and capture included).
 
     python benchmarks/step_time.py [--preset burgers] [--steps 30] [--warmup 5] [--threads 2] [--device cpu]
@@ -34,7 +34,7 @@ from dgno.atomic import write_text
 from dgno.config import get_preset
 from dgno.config.build import build_model, weak_layout
 from dgno.config.schema import load_config
-from dgno.train.step import TrainStep
+from dgno.training.step import TrainStep
 
 ROOT = Path(__file__).resolve().parents[1]
 CONFIGS = {"darcy-pwc": "configs/darcy_pwc.yaml", "burgers": "configs/burgers.yaml",

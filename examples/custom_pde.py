@@ -14,16 +14,15 @@ names it by file: ``physics.pde: examples/custom_pde.py:ReactionDiffusion``. Run
 
     python examples/custom_pde.py [--steps 300] [--n 64] [--out runs/custom_pde]
 
-It writes a small data set (log-normal a; validation solutions from a finite-difference solve), a config,
-and runs ``dgno train`` (physics only: the training solutions are never computed).
+It writes a small data set (log-normal a; validation solutions from a finite-difference solve) and a config,
+trains through ``dgno.train`` (physics only: the training solutions are never computed), then loads the run and
+predicts and inverts with it from Python (``dgno.load``, ``op.predict``, ``dgno.invert``).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import subprocess
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -33,18 +32,22 @@ import scipy.sparse.linalg as spla
 import torch
 import yaml
 
+import dgno
 from dgno.fields import LogNormalField, unit_square_nodes
 from dgno.nn import Jet
 from dgno.pdes import Constraint, FieldSpec, InputSpec, field_output
 from dgno.pdes.base import unit_box
 from dgno.pdes.darcy import bicubic, sine_multiplier
-from dgno.reference.dataset import Dataset, save_h5
+from dgno.reference.dataset import Dataset, load_h5, save_h5
 from dgno.weak import BallLayout, WeakOptions, WeakPoints
 
 
-def boundary_lift(x: torch.Tensor, a: torch.Tensor, order: int) -> Jet:
-    """g(x, y) = x for every sample of the batch a (B, ...): value (B, N), grad (B, N, 2), hess (B, N, 2, 2)."""
-    b, n = a.shape[0], x.shape[0]
+def boundary_lift(x: torch.Tensor, a: torch.Tensor | None, order: int) -> Jet:
+    """g(x, y) = x for every sample of the batch a (B, ...): value (B, N), grad (B, N, 2), hess (B, N, 2, 2).
+
+    g does not depend on a, so without it (an inversion, where a is the unknown) one row broadcasts over the batch.
+    """
+    b, n = (1 if a is None else a.shape[0]), x.shape[0]
     value = x[:, 0].expand(b, n)
     grad = torch.tensor([1.0, 0.0], dtype=x.dtype, device=x.device).expand(b, n, 2) if order >= 1 else None
     hess = x.new_zeros(b, n, 2, 2) if order >= 2 else None
@@ -136,16 +139,27 @@ def main() -> None:
                   "val_every": max(args.steps // 2, 1), "checkpoint_every": args.steps, "threads": 1},
     }
     config_path = args.out / "config_in.yaml"
-    config_path.write_text(yaml.safe_dump(config, sort_keys=False))
-    run = args.out / "run"
-    subprocess.run([sys.executable, "-m", "dgno", "train", str(config_path), "--out", str(run), "--quiet"],
-                   check=True, stdout=subprocess.DEVNULL)
-    rows = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    config_path.write_text(yaml.safe_dump(config, sort_keys=False))  # the config, as a file a user would keep
+    run = dgno.train(config_path, out=args.out / "run", log=lambda _m: None)
+    rows = [json.loads(line) for line in (run.path / "metrics.jsonl").read_text().splitlines()]
     losses = [r["loss"] for r in rows if "loss" in r]
     val = [r["val_u_rel_l2_mean"] for r in rows if "val_u_rel_l2_mean" in r]
     print(f"validation u rel L2: first {val[0]:.4f}, last {val[-1]:.4f}")
     print(f"mean loss of the first 3 logged steps {np.mean(losses[:3]):.4f}, of the last 3 {np.mean(losses[-3:]):.4f}")
-
+    # the trained operator from Python: predict, then invert 40 noisy interior observations of one validation u
+    op = run.load()
+    val_data = load_h5(args.out / "data" / "val.h5")
+    u = op.predict(val_data.a[:1])["u"][0]
+    rng = np.random.default_rng(0)
+    nodes = rng.choice(np.flatnonzero(((val_data.x_u > 0) & (val_data.x_u < 1)).all(-1).reshape(-1)), 40,
+                       replace=False)
+    x_obs = val_data.x_u.reshape(-1, 2)[nodes]
+    y_obs = val_data.u[0].reshape(-1)[nodes] + 0.01 * rng.standard_normal(40)
+    res = dgno.invert(op, x=x_obs, y=y_obs, sigma=0.01, method="map", draws=200,
+                      truth={"a": val_data.a[0], "u": val_data.u[0]})
+    err = np.linalg.norm(u - val_data.u[0]) / np.linalg.norm(val_data.u[0])
+    print(f"predicted u of validation input 0: rel L2 {err:.4f}; inverted from 40 observations: a rel L2 "
+          f"{res.summary['a_rel_l2']:.4f}")
 
 if __name__ == "__main__":
     main()

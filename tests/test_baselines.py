@@ -21,30 +21,10 @@ from dgno.pdes import DarcyMixed
 from dgno.pdes.darcy import GRID_RESIDUALS, darcy_fd_residual, darcy_fd_solve, sine_multiplier
 from dgno.reference.dataset import load_h5
 from dgno.reference.generate import SplitCounts, generate
-from dgno.train.loop import to_device
+from dgno.training.loop import to_device
+from support import TINY_COMMON, tiny, tiny_configs
 
 CONFIGS = Path(__file__).resolve().parents[1] / "configs" / "compare"
-# small networks, every step logged, no time-based validation, one thread
-TINY_COMMON = ["train.batch_size=4", "train.val_every=10", "train.log_every=1", "train.threads=1",
-               "train.max_minutes=null", "train.val_seconds=null", "train.compile=false", "train.checkpoint_every=10"]
-TINY = {
-    "dgno": ["model.latent_dim=8", "model.encoder.hidden=[16]", "model.field.width=12", "model.field.depth=3",
-             "model.field.n_sum=2", "model.a_decoder.width=12", "model.a_decoder.depth=3", "model.a_decoder.n_sum=2",
-             "physics.particles=12", "train.lr=1e-3"],
-    "onet": ["model.latent_dim=16", "model.encoder.channels=[1,8,8]", "model.encoder.fc=[16]",
-             "model.field.width=16", "model.field.depth=3"],
-    "fno": ["model.fno.modes=4", "model.fno.width=8", "model.fno.layers=2", "model.fno.proj=16"],
-}
-
-
-def tiny(method: str) -> list[str]:
-    family = "dgno" if method == "dgno" else "fno" if "fno" in method or method == "pino" else "onet"
-    extra = [] if method in PHYSICS_METHODS else ["data.n_labeled=8"]
-    if family == "onet":
-        extra.append(f"model.field.n_sum={1 if 'deeponet' in method else 2}")
-    return [*TINY_COMMON, *TINY[family], *extra]
-
-
 @pytest.fixture(scope="module")
 def data_dir(tmp_path_factory):
     out = tmp_path_factory.mktemp("pwc")
@@ -237,33 +217,11 @@ def test_a_baseline_run_cannot_be_inverted(data_dir, tmp_path, capsys):
     out = tmp_path / "inv"
     code = main(["invert", str(run), "--data", str(data_dir / "test.h5"), "--index", "0", "--n-obs", "10",
                  "--method", "map", "--out", str(out)])
-    assert code == 2 and "only model.kind=dgno" in capsys.readouterr().err
+    assert code == 2 and "a pino run has no generative latent" in capsys.readouterr().err
     assert not out.exists()
 
 
 # ------------------------------------------------------------------------------------------ dgno bench
-def tiny_configs(tmp_path: Path, methods, *, preset: str = "darcy-pwc", overrides=None,
-                 val_seconds: float | None = 0.2) -> Path:
-    """A configs folder (for ``dgno bench --configs``) with the repository's configs of ``methods`` for ``preset``,
-    shrunk by ``overrides(method)`` (default: the tiny Darcy overrides without the labeled count, which the bench
-    sets), validating every ``val_seconds`` when given."""
-    import yaml
-
-    from dgno.config.schema import apply_overrides
-
-    if overrides is None:
-        overrides = lambda m: [o for o in tiny(m) if not o.startswith("data.n_labeled")]  # noqa: E731
-    root = tmp_path / "configs"
-    (root / preset).mkdir(parents=True)
-    for m in methods:
-        data = yaml.safe_load(method_config(CONFIGS, preset, m).read_text())
-        data = apply_overrides(data, overrides(m))
-        if val_seconds is not None:
-            data["train"]["val_seconds"] = val_seconds
-        (root / preset / f"{m}.yaml").write_text(yaml.safe_dump(data))
-    return root
-
-
 def test_bench_trains_every_method_for_the_budget_and_writes_the_comparison(data_dir, tmp_path, capsys):
     methods = ["dgno", "pi-multionet", "pino", "deeponet"]
     configs = tiny_configs(tmp_path, methods)

@@ -16,8 +16,8 @@ from dgno.config.build import run_training
 from dgno.config.schema import load_config
 from dgno.errors import DgnoError
 from dgno.reference import SplitCounts, generate
-from dgno.train import load_checkpoint
-from dgno.train.distributed import DistInfo
+from dgno.training import load_checkpoint
+from dgno.training.distributed import DistInfo
 
 TINY = [
     "model.latent_dim=8", "model.encoder.hidden=[16]", "model.field.width=12", "model.field.depth=3",

@@ -14,20 +14,20 @@ from dgno.config.schema import load_config
 from dgno.errors import DgnoError
 from dgno.evaluate.metrics import evaluate
 from dgno.reference.dataset import load_h5
-from dgno.train import load_checkpoint
-from test_train import TINY as TRAIN_TINY
-from test_train import data_dir  # noqa: F401  (its tiny darcy-pwc data)
+from dgno.training import load_checkpoint
+from support import TINY_EMA as TINY
 
-# test_train's tiny model; checkpoints every step, so that a run resumed one step at a time sees every average
-TINY = [*TRAIN_TINY, "train.batch_size=3", "train.checkpoint_every=1", "train.lr=1e-2", "train.device=cpu",
-        "train.steps=4", "train.step_size=10", "train.ema=0.8"]
+
+@pytest.fixture
+def data_dir(pwc_data):
+    return pwc_data
 
 
 def _args(folder, *extra):
     return [*TINY, f"data.dir={folder}", "data.preset=darcy-pwc", *extra]
 
 
-def test_ema_is_the_hand_written_average_and_is_what_is_validated_and_loaded(data_dir, tmp_path):  # noqa: F811
+def test_ema_is_the_hand_written_average_and_is_what_is_validated_and_loaded(data_dir, tmp_path):
     # The average of a run's raw weights, step by step: rerun the same training one step at a time (resuming), so
     # that every step's raw weights are seen, and fold them in by hand.
     steps, decay = 4, 0.8

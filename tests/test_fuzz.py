@@ -38,10 +38,10 @@ from dgno.invert_cli import observations
 from dgno.pdes import Burgers, Darcy
 from dgno.reference.dataset import Dataset, load_h5, save_h5
 from dgno.reference.matlab import load_reference_mat
-from dgno.train.data import load_training_data
-from test_matlab import companion_arrays, inverse_arrays, pwc_arrays, smh_arrays, write
-from test_matlab_burgers import arrays as viscid_arrays
-from test_matlab_burgers import write as write_viscid
+from dgno.training.data import load_training_data
+from matlab_files import burgers_arrays as viscid_arrays
+from matlab_files import companion_arrays, inverse_arrays, pwc_arrays, smh_arrays, write
+from matlab_files import write_burgers as write_viscid
 
 ROOT = Path(__file__).resolve().parents[1]
 FUZZ = settings(max_examples=30, deadline=None, database=None,
@@ -836,19 +836,9 @@ def test_fuzz_invert_observations_and_noise(data, sigma, snr):
         assert truth is None and np.all(np.isfinite(obs.sigma)) and np.all(obs.sigma > 0)
 
 
-@pytest.fixture(scope="module")
-def tiny_run(tmp_path_factory):
-    from dgno.config import get_preset
-    from dgno.config.build import run_training
-    from dgno.reference import SplitCounts, generate
-    from test_train import TINY
-
-    root = tmp_path_factory.mktemp("fuzz-run")
-    data = root / "data"
-    generate(get_preset("darcy-pwc"), data, counts=SplitCounts(train=2, val=1, test=1, ood=1), seed=0)
-    cfg = load_config(None, [*TINY, f"data.dir={data}", "train.batch_size=2", "train.steps=3"])
-    run_training(cfg, root / "run", progress=False, log=lambda _m: None)
-    return root / "run"
+@pytest.fixture
+def tiny_run(pwc_run):
+    return pwc_run
 
 
 @pytest.mark.parametrize("content, needle", [

@@ -16,10 +16,10 @@ from dgno.config import get_preset
 from dgno.config.build import make_model, run_training, weak_layout
 from dgno.config.schema import METHODS, load_config
 from dgno.reference import SplitCounts, generate
-from dgno.train import load_checkpoint
-from dgno.train.data import load_training_data
-from dgno.train.loop import to_device
-from dgno.train.step import TrainStep
+from dgno.training import load_checkpoint
+from dgno.training.data import load_training_data
+from dgno.training.loop import to_device
+from dgno.training.step import TrainStep
 
 pytestmark = [pytest.mark.gpu, pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")]
 
@@ -37,7 +37,7 @@ def data_dir(tmp_path_factory):
 
 
 def _tiny(method: str) -> list[str]:
-    from test_baselines import tiny  # the suite's tiny sizes per method
+    from support import tiny  # the suite's tiny sizes per method
 
     return tiny(method)
 

@@ -15,7 +15,7 @@ from dgno.config.build import run_training
 from dgno.config.runs import load_run
 from dgno.config.schema import load_config
 from dgno.reference import SplitCounts, generate
-from test_ema import TINY
+from support import TINY_EMA as TINY
 
 
 def _script():

@@ -9,40 +9,18 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-import h5py
 import numpy as np
 import pytest
-import scipy.io
 
 from dgno.cli import main
 from dgno.config import get_preset
 from dgno.errors import DgnoError
 from dgno.reference import load_h5
 from dgno.reference.matlab import detect_layout, load_reference_mat
-
-N, T, X = 3, 101, 128
-NN, II, JJ = np.meshgrid(np.arange(N), np.arange(T), np.arange(X), indexing="ij")
-U_SOL = 1000.0 * NN + 0.5 * II - 0.001 * JJ * JJ - 7.0  # (N, T, X), distinct at every (n, i, j), signed
-U0 = U_SOL[:, 0, :].copy()  # (N, X)
-X_MESH, T_MESH = np.linspace(-1.0, 1.0, X), np.linspace(0.0, 1.0, T)
-
-
-def arrays(**change) -> dict[str, np.ndarray]:
-    base = {"u0": U0, "u_sol": U_SOL, "x_mesh": X_MESH, "t_mesh": T_MESH}
-    return {k: v for k, v in {**base, **change}.items() if v is not None}
-
-
-def write(path: Path, data: dict[str, np.ndarray], version: str) -> Path:
-    """v5: scipy.io.savemat; v73: as MATLAB writes it (HDF5, axes reversed); h5-rowmajor: HDF5 as given."""
-    if version == "v5":
-        scipy.io.savemat(path, data)
-        return path
-    with h5py.File(path, "w", userblock_size=512) as f:
-        for key, value in data.items():
-            value = np.atleast_2d(value) if version == "v73" else np.asarray(value)  # MATLAB vectors are 1 x n
-            dset = f.create_dataset(key, data=value.T if version == "v73" else value)
-            dset.attrs["MATLAB_class"] = np.bytes_("double")
-    return path
+from matlab_files import T_BURGERS as T
+from matlab_files import T_MESH, U0, U_SOL, X_MESH, X
+from matlab_files import burgers_arrays as arrays
+from matlab_files import write_burgers as write
 
 
 @pytest.mark.parametrize("version", ["v5", "v73", "h5-rowmajor"])

@@ -22,7 +22,8 @@ from dgno.inverse.model_error import (
 from dgno.inverse.posterior import LatentPosterior
 from dgno.inverse.prior import standard_prior
 from dgno.inverse.settings import InversionSettings as InverseSettings
-from test_inverse import _invert, _posterior, tiny_run  # noqa: F401  (the module's tiny trained run)
+from support import invert_cli as _invert
+from support import tiny_posterior as _posterior
 
 
 def _grid(n):
@@ -111,7 +112,12 @@ def test_kriging_is_the_gaussian_conditional():
     np.testing.assert_allclose(krig.std[:, 0], np.sqrt(np.diag(cond)), atol=1e-10)
 
 
-def test_posterior_with_a_diagonal_factor_equals_the_diagonal_path(tiny_run):  # noqa: F811
+@pytest.fixture
+def tiny_run(pwc_run, pwc_data):
+    return pwc_run, pwc_data
+
+
+def test_posterior_with_a_diagonal_factor_equals_the_diagonal_path(tiny_run):
     post, model, _pts, _obs = _posterior(*tiny_run, pde_weight=0.0)
     chol = torch.diag_embed(torch.sqrt(post.noise_var.transpose(-1, -2).reshape(2, -1)))
     full = LatentPosterior(model, post.prior, post.x_obs, post.y_obs, post.noise_var, None, pde_weight=0.0,
@@ -120,7 +126,7 @@ def test_posterior_with_a_diagonal_factor_equals_the_diagonal_path(tiny_run):  #
     torch.testing.assert_close(full.parts(theta)["obs"], post.parts(theta)["obs"])
 
 
-def test_posterior_with_a_full_covariance_is_the_gaussian_misfit_and_its_gradient(tiny_run):  # noqa: F811
+def test_posterior_with_a_full_covariance_is_the_gaussian_misfit_and_its_gradient(tiny_run):
     post, model, _pts, obs = _posterior(*tiny_run, pde_weight=0.0)
     corr = _corr()
     covs = [observation_covariance(corr, o.x, np.full((len(o), 1), 0.01), np.full((len(o), 1), 0.002**2), (0,))
@@ -158,7 +164,7 @@ def test_calibration_state_keeps_the_correlation():
 
 
 @pytest.mark.parametrize("kind", ["correlated", "independent"])
-def test_invert_with_a_correlated_model_error(tiny_run, tmp_path, kind):  # noqa: F811
+def test_invert_with_a_correlated_model_error(tiny_run, tmp_path, kind):
     run, data = tiny_run
     out = tmp_path / kind
     assert _invert(run, data, out, "--method", "map", "--draws", "40", "--physics-check", "0",
@@ -169,7 +175,7 @@ def test_invert_with_a_correlated_model_error(tiny_run, tmp_path, kind):  # noqa
     assert s["settings"]["model_error"] == kind
 
 
-def test_tempered_input_widens_the_decoded_interfaces(tiny_run):  # noqa: F811
+def test_tempered_input_widens_the_decoded_interfaces(tiny_run):
     """T = 1 is E[a | beta]; T > 1 reads the logits divided by T (values pulled towards the mid value); the PDE
     term changes with T and the observation term does not."""
     post, model, pts, _ = _posterior(*tiny_run, pde_weight=1.0)
@@ -189,7 +195,7 @@ def test_tempered_input_widens_the_decoded_interfaces(tiny_run):  # noqa: F811
         InverseSettings(pde_temperature=0.5)
 
 
-def test_latent_fit_error_is_the_best_fits_and_below_the_encoders(tiny_run):  # noqa: F811
+def test_latent_fit_error_is_the_best_fits_and_below_the_encoders(tiny_run):
     """--model-error-from latent: the calibration's second error field is the residual of the latent fitted to each
     validation u, which fits u better than the encoder's latent, and is a stationary point of its objective."""
     from dgno.config.runs import load_run
@@ -222,7 +228,7 @@ def test_latent_fit_error_is_the_best_fits_and_below_the_encoders(tiny_run):  # 
         cal.error_from("decoder")
 
 
-def test_invert_with_the_latent_fit_model_error(tiny_run, tmp_path):  # noqa: F811
+def test_invert_with_the_latent_fit_model_error(tiny_run, tmp_path):
     run, data = tiny_run
     out = tmp_path / "latent"
     assert _invert(run, data, out, "--method", "map", "--draws", "40", "--physics-check", "0",
@@ -233,7 +239,7 @@ def test_invert_with_the_latent_fit_model_error(tiny_run, tmp_path):  # noqa: F8
         InverseSettings(model_error_from="decoder")
 
 
-def test_model_bias_centres_the_residuals_and_leaves_the_spread(tiny_run):  # noqa: F811
+def test_model_bias_centres_the_residuals_and_leaves_the_spread(tiny_run):
     """--model-bias mean: the forward model is G(beta) - bias with bias the validation mean of G(enc(a)) - u, so the
     observations of the validation samples themselves, compared with G(enc(a)), leave residuals of mean zero at
     every node (without the bias they do not); the variance is the noise plus the error's spread about its mean."""
@@ -274,7 +280,7 @@ def test_model_bias_centres_the_residuals_and_leaves_the_spread(tiny_run):  # no
         InverseSettings(model_bias="mean", model_error="correlated")
 
 
-def test_invert_with_a_model_bias(tiny_run, tmp_path):  # noqa: F811
+def test_invert_with_a_model_bias(tiny_run, tmp_path):
     run, data = tiny_run
     out = tmp_path / "bias"
     assert _invert(run, data, out, "--method", "map", "--draws", "40", "--physics-check", "0",

@@ -21,8 +21,8 @@ from dgno.config.build import run_training
 from dgno.config.schema import load_config
 from dgno.errors import DgnoError
 from dgno.reference import SplitCounts, generate
-from dgno.train import load_checkpoint
-from dgno.train.loop import load_resumable
+from dgno.training import load_checkpoint
+from dgno.training.loop import load_resumable
 
 STEPS = 40
 TINY = [
@@ -176,7 +176,7 @@ def test_resume_nuts_draws_depend_on_their_seed_alone_and_leave_global_rng_alone
     import numpy as np
 
     from dgno.inverse.samplers import nuts
-    from test_inverse import _gaussian_problem
+    from support import gaussian_problem as _gaussian_problem
 
     post = _gaussian_problem(correlated=False)
     init = torch.zeros(1, 2, 3, dtype=torch.float64)

@@ -24,7 +24,7 @@ from dgno.pdes.stokes import CENTER, MU, RADIUS, Stokes, stokes_fd_residual
 from dgno.reference.dataset import load_h5
 from dgno.reference.generate import SplitCounts, generate
 from dgno.reference.stokes import MeshSpec
-from test_baselines import tiny_configs
+from support import tiny_configs
 
 CONFIGS = Path(__file__).resolve().parents[1] / "configs" / "compare"
 BASELINES = ["pi-deeponet", "deeponet", "multionet", "pino", "fno"]
@@ -266,15 +266,15 @@ def test_the_comparison_configs_are_comparable_in_size_and_budget():
 
 
 def test_bench_runs_every_method_and_reports_u_v_p(data_dir, tmp_path, monkeypatch):
-    import dgno.train.loop
+    import dgno.training.loop
 
-    plot, plotted = dgno.train.loop.plot_predictions, []
+    plot, plotted = dgno.training.loop.plot_predictions, []
 
     def plot_first(*args, **kwargs):  # the end-of-training plot (seconds each) for the first method only
         if not plotted:
             plotted.append(plot(*args, **kwargs))
 
-    monkeypatch.setattr(dgno.train.loop, "plot_predictions", plot_first)
+    monkeypatch.setattr(dgno.training.loop, "plot_predictions", plot_first)
     methods = ["dgno", "pi-deeponet", "pino", "deeponet", "multionet", "fno"]  # the table's order
     root = tiny_configs(tmp_path, methods, preset="stokes-cylinder", overrides=lambda m: [*tiny(m), "train.steps=3"],
                         val_seconds=None)

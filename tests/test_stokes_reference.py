@@ -302,7 +302,7 @@ def test_generate_writes_triangles_and_parameters(tmp_path):
         assert np.array_equal(one.u, merged.u) and one.extras.keys() == merged.extras.keys()
         assert all(np.array_equal(one.extras[k], merged.extras[k]) for k in one.extras)
     # training data carries the triangles
-    from dgno.train.data import load_training_data
+    from dgno.training.data import load_training_data
 
     data = load_training_data(tmp_path / "one", preset="stokes-cylinder")
     assert data.triangles is not None and tuple(data.triangles.shape) == mesh.triangles.shape

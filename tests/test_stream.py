@@ -10,15 +10,15 @@ import numpy as np
 import pytest
 import torch
 
-import dgno.train.stream as stream
+import dgno.training.stream as stream
 from dgno.config import get_preset
 from dgno.config.build import run_training
 from dgno.config.schema import load_config
 from dgno.errors import DgnoError
 from dgno.reference import Dataset, SplitCounts, generate, load_h5, save_h5
-from dgno.train import load_checkpoint
-from dgno.train.data import load_training_data
-from dgno.train.stream import H5Rows, load_h5_rows
+from dgno.training import load_checkpoint
+from dgno.training.data import load_training_data
+from dgno.training.stream import H5Rows, load_h5_rows
 
 TINY = [
     "model.latent_dim=8", "model.encoder.hidden=[16]", "model.field.width=12", "model.field.depth=3",

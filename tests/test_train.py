@@ -13,21 +13,13 @@ from dgno.config import get_preset
 from dgno.config.build import run_training as train
 from dgno.config.schema import load_config
 from dgno.reference import Dataset, SplitCounts, generate, load_h5, save_h5
-from dgno.train import load_checkpoint
-
-TINY = [
-    "model.latent_dim=8", "model.encoder.hidden=[16]", "model.field.width=12", "model.field.depth=3",
-    "model.field.n_sum=2", "model.a_decoder.width=12", "model.a_decoder.depth=3", "model.a_decoder.n_sum=2",
-    "physics.particles=12", "train.batch_size=4", "train.val_every=3", "train.checkpoint_every=3",
-    "train.log_every=1", "train.lr=1e-3", "train.threads=1",
-]
+from dgno.training import load_checkpoint
+from support import TINY
 
 
-@pytest.fixture(scope="module")
-def data_dir(tmp_path_factory):
-    out = tmp_path_factory.mktemp("pwc")
-    generate(get_preset("darcy-pwc"), out, counts=SplitCounts(train=8, val=4, test=3, ood=1), seed=0)
-    return out
+@pytest.fixture
+def data_dir(pwc_data):
+    return pwc_data
 
 
 def _cfg(data_dir, *extra):

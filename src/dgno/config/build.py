@@ -15,9 +15,9 @@ from dgno.models import DGNO, BernoulliPhase, GaussianField
 from dgno.models.baselines import FieldOperator, GridOperator, NeuralOpFNO, ONetOperator, solution_fields
 from dgno.nn import ACTIVATIONS, CNNEncoder, FNO2d, GaussianEncoder, MLPEncoder, MultiONet
 from dgno.nn.multionet import DeepONet, OutputOf, TokenMultiONet
-from dgno.train import distributed
-from dgno.train.data import TrainData, load_training_data
-from dgno.train.loop import LoopOptions, to_device, train
+from dgno.training import distributed
+from dgno.training.data import TrainData, load_training_data
+from dgno.training.loop import LoopOptions, to_device, train
 from dgno.weak import WeakLayout, WeakOptions
 
 LIKELIHOODS = ("bernoulli", "gaussian")

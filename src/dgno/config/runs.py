@@ -7,12 +7,12 @@ from pathlib import Path
 import torch
 import yaml
 
-from dgno.config.build import build_model
+from dgno.config.build import DTYPES, build_model
 from dgno.config.schema import Config, from_dict
 from dgno.errors import DgnoError
 from dgno.models import DGNO
 from dgno.reference.dataset import Dataset
-from dgno.train.checkpoint import load_checkpoint
+from dgno.training.checkpoint import load_checkpoint
 
 
 def load_run(run: str | Path, *, checkpoint: str = "best", device: str = "cpu") -> tuple[Config, DGNO, dict]:
@@ -28,7 +28,7 @@ def load_run(run: str | Path, *, checkpoint: str = "best", device: str = "cpu") 
     state = ck.get("ema", ck["model"])  # a run with train.ema: the averaged weights are the validated model
     model = build_model(cfg, x_a=state["x_a"], a_mean=state["a_mean"], a_std=state["a_std"])
     model.load_state_dict(state)
-    model.to(device).eval()
+    model.to(device=device, dtype=DTYPES.get(cfg.train.dtype, torch.float32)).eval()  # as trained (float64 runs)
     return cfg, model, ck
 
 

@@ -136,7 +136,7 @@ class TrainConfig:
     dtype: str = "float32"
     threads: int | None = None  # torch intra-op threads on CPU (None: torch's default)
     compile: bool = False  # torch.compile the loss (about a minute to compile; faster steps)
-    cuda_graph: bool = False  # replay each step from one CUDA graph (physics-only DGNO on a GPU; dgno.train.step)
+    cuda_graph: bool = False  # replay each step from one CUDA graph (physics-only DGNO on a GPU; dgno.training.step)
     # compute and store the inversion's calibration (latent prior, model error; RUN/inverse_best.pt) after training,
     # from the validation split, so that the run folder inverts without its data (DGNO runs)
     calibrate: bool = True

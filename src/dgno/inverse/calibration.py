@@ -211,8 +211,11 @@ def calibrate(model: DGNO, *, run: str | os.PathLike, checkpoint: str, data_dir:
     ``latent_fit`` also fits the latent to every validation u (:func:`latent_fit_errors`, for
     ``--model-error-from latent``). A folder that cannot be written (a pretrained model in a read-only install)
     keeps what it has: the result is used, not stored."""
-    path = Path(run) / f"inverse_{checkpoint}.pt"
-    kind = prior or ("standard" if model.variational else "fitted")
+    default = "standard" if model.variational else "fitted"
+    kind = prior or default
+    # the model's default prior in inverse_<checkpoint>.pt, another in inverse_<checkpoint>_<prior>.pt (never
+    # overwriting the default's)
+    path = Path(run) / (f"inverse_{checkpoint}.pt" if kind == default else f"inverse_{checkpoint}_{kind}.pt")
     cal = None
     if path.is_file() and not refresh:
         try:  # a damaged or foreign cache is recomputed, never trusted
@@ -226,16 +229,16 @@ def calibrate(model: DGNO, *, run: str | os.PathLike, checkpoint: str, data_dir:
         elif cal.fit is not None or not latent_fit:  # complete for what is asked
             return cal
     where = source or str(run)
-    missing = ("the latent fit (model_error_from='latent')" if cal is not None else
-               f"the calibration for the {kind} prior" if path.is_file() else f"a stored calibration ({path.name})")
+    missing = ("stored latent fit (model_error_from='latent')" if cal is not None else
+               f"stored calibration for the {kind} prior" if path.is_file() else f"stored calibration ({path.name})")
     if data_dir is None:
-        raise DgnoError(f"{where}: has {'no ' if cal is None else 'not '}{missing}, and no data directory is known to "
-                        "compute it from (give calibration data: --calibration-data DIR or calibration_data=DIR)")
+        raise DgnoError(f"{where}: has no {missing}, and no data directory is known to compute it from (give "
+                        "calibration data: --calibration-data DIR or calibration_data=DIR)")
     data_dir = Path(data_dir)
     files = {s: data_dir / f"{s}.h5" for s in ("train", "val")}
     for split, f in files.items():
         if not f.is_file():
-            raise DgnoError(f"{where}: has {'no ' if cal is None else 'not '}{missing}, and computing it needs the "
+            raise DgnoError(f"{where}: has no {missing}, and computing it needs the "
                             f"run's {split} split, which is not at {f} (give the folder holding train.h5 and val.h5: "
                             "--calibration-data DIR or calibration_data=DIR)")
     val = load_h5(files["val"], require_u=True)

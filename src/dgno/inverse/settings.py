@@ -134,8 +134,9 @@ def resolve_settings(given: Mapping[str, Any], defaults: Mapping[str, Any] | Non
         raise DgnoError(f"--method must be one of {', '.join(METHODS)}, got {method!r}")
     refused = [k for k, v in given.items() if method not in SETTINGS[k].metadata["methods"]]
     if refused:
-        raise DgnoError(f"{', '.join(_flag(k) for k in refused)} do(es) not apply to --method {method} "
-                        f"(only to {', '.join(SETTINGS[refused[0]].metadata['methods'])})")
+        verb = "applies" if len(refused) == 1 else "apply"
+        raise DgnoError(f"{', '.join(_flag(k) for k in refused)} {verb} only to --method "
+                        f"{', '.join(SETTINGS[refused[0]].metadata['methods'])}, not to --method {method}")
     kept = {k: v for k, v in (defaults or {}).items() if method in SETTINGS[k].metadata["methods"]}
     return replace(InversionSettings(), **{**kept, **given})
 

@@ -18,10 +18,10 @@ from dgno.evaluate.metrics import evaluate, predict_dataset
 from dgno.evaluate.plots import plot_curves, plot_predictions
 from dgno.models.baselines import count_parameters
 from dgno.reference.dataset import write_text_atomic
-from dgno.train.checkpoint import load_checkpoint, save_checkpoint
-from dgno.train.data import TrainData
-from dgno.train.distributed import DistInfo, LossModule, any_rank, mean_over_ranks
-from dgno.train.step import TrainStep
+from dgno.training.checkpoint import load_checkpoint, save_checkpoint
+from dgno.training.data import TrainData
+from dgno.training.distributed import DistInfo, LossModule, any_rank, mean_over_ranks
+from dgno.training.step import TrainStep
 from dgno.weak.layouts import WeakLayout
 
 
@@ -98,7 +98,7 @@ def train(
     and in every checkpoint. Every random number comes from the loop's generators, whose states are in every
     checkpoint, so that ``resume`` continues a killed run to the same parameters as an uninterrupted one.
     ``dist`` (from torchrun's environment) makes this process one rank of a data-parallel run
-    (:mod:`dgno.train.distributed`).
+    (:mod:`dgno.training.distributed`).
 
     With ``options.ema`` an exponential moving average of the weights (torch.optim.swa_utils.AveragedModel) is
     updated after every step; it, not the raw weights, is validated, chosen as best and plotted. Checkpoints keep

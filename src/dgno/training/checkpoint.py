@@ -16,7 +16,7 @@ def save_checkpoint(path: str | os.PathLike, payload: dict[str, Any], *, keep_pr
     """torch.save to a temporary file in the same folder, then rename (never a half-written file).
 
     ``keep_previous`` first renames an existing ``<name>.pt`` to ``<name>.prev.pt``, so that a run can still resume
-    from the one before if the newest is ever lost or damaged (see dgno.train.loop.load_resumable).
+    from the one before if the newest is ever lost or damaged (see dgno.training.loop.load_resumable).
     """
     path = Path(path)
     with atomic_path(path) as tmp:

@@ -11,7 +11,7 @@ from torch import Tensor
 
 from dgno.errors import DgnoError
 from dgno.reference.dataset import Dataset, load_h5
-from dgno.train.stream import H5Rows, load_h5_rows, should_stream
+from dgno.training.stream import H5Rows, load_h5_rows, should_stream
 
 
 @dataclass
@@ -38,7 +38,7 @@ def load_training_data(folder: str | Path, *, preset: str | None = None, n_train
     """train.h5 (inputs; solutions only for the first ``n_labeled``) and val.h5 of ``folder`` as tensors.
 
     Training arrays larger than ``memory_budget_mb`` (None: 2048 MB; 0: always) stay in train.h5 and are read batch
-    by batch (:class:`~dgno.train.stream.H5Rows`); validation arrays are always loaded.
+    by batch (:class:`~dgno.training.stream.H5Rows`); validation arrays are always loaded.
     """
     folder = Path(folder)
     if not folder.is_dir():
