@@ -5,7 +5,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.dgno-installed
 
-.PHONY: install demo test test-slow lint bench compare clean
+.PHONY: install demo test test-fast test-slow lint docs wheel-check bench compare clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -18,8 +18,13 @@ install: $(STAMP)
 demo: $(STAMP)
 	$(VENV)/bin/dgno demo --out runs/demo
 
+# the default suite on every core (pytest-xdist), one torch thread per worker, the slowest tests listed
 test: $(STAMP)
-	$(PY) -m pytest -q
+	OMP_NUM_THREADS=1 $(PY) -m pytest -q -n auto --durations=15
+
+# the unit tests (no training, no data generation of whole splits): under a minute
+test-fast: $(STAMP)
+	OMP_NUM_THREADS=1 $(PY) -m pytest -q -n auto --durations=5 -m "not slow and not gpu and not integration"
 
 test-slow: $(STAMP)
 	$(PY) -m pytest -q -m slow

@@ -8,6 +8,15 @@ import pytest
 
 from support import TINY
 
+# the folders whose tests train, generate splits or run the command line end to end: `make test-fast` skips them
+INTEGRATION = ("api", "training", "exact", "models", "inverse")
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        if item.path.parent.name in INTEGRATION:
+            item.add_marker(pytest.mark.integration)
+
 
 @pytest.fixture
 def rng() -> np.random.Generator:

@@ -4,9 +4,9 @@ Usage (from the repository root)::
 
     OMP_NUM_THREADS=1 python tools/mutants.py                      # every mutant, on its own test selection
     python tools/mutants.py --only kl_dropped --only bernoulli_target_flipped
-    python tools/mutants.py --baseline                             # without tests/test_mutation.py
+    python tools/mutants.py --baseline                             # without tests/inverse/test_mutation.py
     python tools/mutants.py --clean                                # first check the unmutated copy passes
-    python tools/mutants.py --tests tests/test_mutation.py         # one selection for every mutant
+    python tools/mutants.py --tests tests/inverse/test_mutation.py         # one selection for every mutant
     python tools/mutants.py --list
     python tools/mutants.py --pytest-args -p no:randomly           # extra pytest arguments, passed through
 
@@ -34,7 +34,7 @@ from dataclasses import dataclass
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 COPIED = ("src", "tests", "pyproject.toml", "configs", "examples", "benchmarks")
-MUTATION_TESTS = "tests/test_mutation.py"
+MUTATION_TESTS = "tests/inverse/test_mutation.py"
 IGNORED = shutil.ignore_patterns("__pycache__", "*.pyc", ".pytest_cache", "*.egg-info")
 
 
@@ -44,7 +44,7 @@ class Mutant:
     file: str  # relative to the repository root
     original: str  # must occur exactly once in the file
     replacement: str
-    tests: tuple[str, ...]  # pytest selection (files or node ids); tests/test_mutation.py is added
+    tests: tuple[str, ...]  # pytest selection (files or node ids); tests/inverse/test_mutation.py is added
     note: str = ""
 
 
@@ -52,116 +52,116 @@ MUTANTS: tuple[Mutant, ...] = (
     # ------------------------------------------------------------------ the three the default suite once missed
     Mutant("rel_l2_denominator", "src/dgno/evaluate/metrics.py",
            "return diff / true.flatten(1).norm(dim=1)", "return diff / pred.flatten(1).norm(dim=1)",
-           ("tests/test_problem.py",), "relative L2 divides by the prediction's norm"),
+           ("tests/pdes/test_problem.py",), "relative L2 divides by the prediction's norm"),
     Mutant("rel_l2_batch_denominator", "src/dgno/evaluate/metrics.py",
            "return diff / true.flatten(1).norm(dim=1)", "return diff / true.flatten(1).norm(dim=1).mean()",
-           ("tests/test_problem.py",), "relative L2 divides by the batch-mean norm"),
+           ("tests/pdes/test_problem.py",), "relative L2 divides by the batch-mean norm"),
     Mutant("bernoulli_target_flipped", "src/dgno/models/likelihoods.py",
            "target = (a - self.a_lo) / (self.a_hi - self.a_lo)",
            "target = (self.a_hi - a) / (self.a_hi - self.a_lo)",
-           ("tests/test_model.py",), "the decoded phases inverted"),
+           ("tests/models/test_model.py",), "the decoded phases inverted"),
     Mutant("kl_dropped", "src/dgno/models/dgno.py",
            'parts["kl"] = self.kl_weight * kl', 'parts["kl"] = 0.0 * kl',
-           ("tests/test_model.py", "tests/test_nn.py"), "KL term dropped from the variational loss"),
+           ("tests/models/test_model.py", "tests/nn/test_nn.py"), "KL term dropped from the variational loss"),
     # ------------------------------------------------------------------ four the default suite caught
     Mutant("darcy_source_sign", "src/dgno/pdes/darcy.py",
            "(flux * points.grad_v).sum(-1) - self.source * points.v",
            "(flux * points.grad_v).sum(-1) + self.source * points.v",
-           ("tests/test_model.py",), "flipped source sign in the Darcy weak residual"),
+           ("tests/models/test_model.py",), "flipped source sign in the Darcy weak residual"),
     Mutant("fd_arithmetic_faces", "src/dgno/reference/darcy_fd.py",
            "kx = 2 * an[1:, :] * an[:-1, :] / (an[1:, :] + an[:-1, :]) / h2",
            "kx = (an[1:, :] + an[:-1, :]) / 2 / h2",
-           ("tests/test_solvers.py",), "arithmetic instead of harmonic face means (x faces)"),
+           ("tests/reference/test_solvers.py",), "arithmetic instead of harmonic face means (x faces)"),
     Mutant("wendland_derivative", "src/dgno/weak/testfunctions.py",
            "return -(l + 3) * (l + 4) * ((l + 1) * r + 1.0) * s ** (l + 1) / 3.0",
            "return -(l + 3) * (l + 4) * ((l + 1) * r + 1.0) * s ** l / 3.0",
-           ("tests/test_weak.py",), "C4 Wendland derivative inconsistent with phi"),
+           ("tests/weak/test_weak.py",), "C4 Wendland derivative inconsistent with phi"),
     Mutant("posterior_prior_dropped", "src/dgno/inverse/posterior.py",
            'out = {"prior": self.prior.log_prob(flat), "obs": -0.5 * misfit.sum((-2, -1))}',
            'out = {"prior": 0.0 * self.prior.log_prob(flat), "obs": -0.5 * misfit.sum((-2, -1))}',
-           ("tests/test_inverse.py::test_posterior_terms_are_the_ones_written_down",),
+           ("tests/inverse/test_inverse.py::test_posterior_terms_are_the_ones_written_down",),
            "the prior dropped from the latent posterior"),
     # ------------------------------------------------------------------ new: jets and the product rule
     Mutant("tangent_through_bias", "src/dgno/nn/multionet.py",
            "dz = F.linear(dt, layer.weight)", "dz = layer(dt)",
-           ("tests/test_nn.py",), "trunk tangents pushed through the bias"),
+           ("tests/nn/test_nn.py",), "trunk tangents pushed through the bias"),
     Mutant("hessian_chain_term", "src/dgno/nn/multionet.py",
            "ht = s[2][..., None, None, :] * dzdz + s[1][..., None, None, :] * hz",
            "ht = s[2][..., None, None, :] * dzdz",
-           ("tests/test_nn.py",), "trunk Hessian loses sigma' * (W hess t)"),
+           ("tests/nn/test_nn.py",), "trunk Hessian loses sigma' * (W hess t)"),
     Mutant("product_rule_grad", "src/dgno/pdes/base.py",
            "grad = m.grad * net.value[..., None] + m.value[..., None] * net.grad",
            "grad = m.value[..., None] * net.grad",
-           ("tests/test_model.py", "tests/test_problem.py"), "grad(M N) without grad M N"),
+           ("tests/models/test_model.py", "tests/pdes/test_problem.py"), "grad(M N) without grad M N"),
     Mutant("product_rule_hess_cross", "src/dgno/pdes/base.py",
            "+ outer.transpose(-1, -2)", "+ outer",
-           ("tests/test_problem.py", "tests/test_model.py"), "hess(M N) cross term not symmetrised"),
+           ("tests/pdes/test_problem.py", "tests/models/test_model.py"), "hess(M N) cross term not symmetrised"),
     Mutant("lift_hess_dropped", "src/dgno/pdes/base.py",
            "return Jet(a.value + b.value, plus(a.grad, b.grad), plus(a.hess, b.hess))",
            "return Jet(a.value + b.value, plus(a.grad, b.grad), b.hess)",
-           ("tests/test_problem.py",), "the lift's Hessian is not added"),
+           ("tests/pdes/test_problem.py",), "the lift's Hessian is not added"),
     # ------------------------------------------------------------------ new: multipliers
     Mutant("sine_multiplier_cross", "src/dgno/pdes/darcy.py",
            "dxy = math.pi**2 * cx * cy", "dxy = -(math.pi**2) * cx * cy",
-           ("tests/test_model.py", "tests/test_problem.py"), "wrong sign of d2M/dxdy"),
+           ("tests/models/test_model.py", "tests/pdes/test_problem.py"), "wrong sign of d2M/dxdy"),
     Mutant("cosine_multiplier_period", "src/dgno/pdes/burgers.py",
            "k = math.pi / 2", "k = math.pi",
-           ("tests/test_problem.py",), "Burgers multiplier cos(pi x) does not vanish at x = +-1"),
+           ("tests/pdes/test_problem.py",), "Burgers multiplier cos(pi x) does not vanish at x = +-1"),
     # ------------------------------------------------------------------ new: quadrature, particles, test functions
     Mutant("gauss_rule_jacobian", "src/dgno/weak/quadrature.py",
            "weights = np.repeat(2.0 * r * w / n_angular, n_angular)",
            "weights = np.repeat(w / n_angular, n_angular)",
-           ("tests/test_weak.py",), "polar rule without the r dr Jacobian (weights still sum to 1)"),
+           ("tests/weak/test_weak.py",), "polar rule without the r dr Jacobian (weights still sum to 1)"),
     Mutant("gauss_rule_1d_weights", "src/dgno/weak/quadrature.py",
            "weights = np.concatenate([w, w]) / 2.0", "weights = np.concatenate([w, w])",
-           ("tests/test_weak.py",), "1-D rule: weights of both halves not halved (sum 2, not an average)"),
+           ("tests/weak/test_weak.py",), "1-D rule: weights of both halves not halved (sum 2, not an average)"),
     Mutant("particle_radii_nonuniform", "src/dgno/weak/particles.py",
            "radii = self.r_min + (self.r_max - self.r_min) * unit",
            "radii = self.r_min + (self.r_max - self.r_min) * unit * unit",
-           ("tests/test_weak.py",), "radii not uniform on [r_min, r_max]"),
+           ("tests/weak/test_weak.py",), "radii not uniform on [r_min, r_max]"),
     Mutant("particle_lhs_no_jitter", "src/dgno/weak/particles.py",
            "u = (strata + u) / n", "u = (strata + 0.5) / n",
-           ("tests/test_weak.py",), "Latin hypercube centres on the strata midpoints, not random in them"),
+           ("tests/weak/test_weak.py",), "Latin hypercube centres on the strata midpoints, not random in them"),
     Mutant("weak_grad_radius", "src/dgno/weak/assembly.py",
            "grad_v = grad_phi[None] / radius[:, None, None]", "grad_v = grad_phi[None] * radius[:, None, None]",
-           ("tests/test_weak.py", "tests/test_model.py"), "physical test-function gradient scaled by R, not 1/R"),
+           ("tests/weak/test_weak.py", "tests/models/test_model.py"), "physical test-function gradient scaled by R, not 1/R"),
     # ------------------------------------------------------------------ new: residuals and the loss
     Mutant("darcy_weak_mean", "src/dgno/pdes/darcy.py",
            '(weak**2).sum(-1)}', '(weak**2).mean(-1)}',
-           ("tests/test_model.py",), "Darcy weak term averages over particles instead of summing"),
+           ("tests/models/test_model.py",), "Darcy weak term averages over particles instead of summing"),
     Mutant("mixed_constitutive_squared", "src/dgno/pdes/darcy.py",
            '"constitutive": points.average(mismatch).sum(-1)',
            '"constitutive": (points.average(mismatch) ** 2).sum(-1)',
-           ("tests/test_model.py",), "constitutive term squared once more"),
+           ("tests/models/test_model.py",), "constitutive term squared once more"),
     Mutant("mixed_constitutive_no_a", "src/dgno/pdes/darcy.py",
            'mismatch = ((s - a[..., None] * fields["u"].grad) ** 2).sum(-1)',
            'mismatch = ((s - fields["u"].grad) ** 2).sum(-1)',
-           ("tests/test_model.py",), "constitutive mismatch without the coefficient"),
+           ("tests/models/test_model.py",), "constitutive mismatch without the coefficient"),
     Mutant("burgers_viscous_sign", "src/dgno/pdes/burgers.py",
            "weak = points.average((u_t + u.value * u_x) * points.v + self.nu * u_x * dv_dx)",
            "weak = points.average((u_t + u.value * u_x) * points.v - self.nu * u_x * dv_dx)",
-           ("tests/test_problem.py",), "viscous term integrated by parts with the wrong sign"),
+           ("tests/pdes/test_problem.py",), "viscous term integrated by parts with the wrong sign"),
     Mutant("precision_half", "src/dgno/models/dgno.py",
            "return {name: self.precisions[name] / 2 * r for name, r in residuals.items()}",
            "return {name: self.precisions[name] * r for name, r in residuals.items()}",
-           ("tests/test_model.py", "tests/test_problem.py"), "virtual observables lambda R instead of lambda/2 R"),
+           ("tests/models/test_model.py", "tests/pdes/test_problem.py"), "virtual observables lambda R instead of lambda/2 R"),
     # ------------------------------------------------------------------ new: observation likelihood, calibration
     Mutant("obs_likelihood_half", "src/dgno/inverse/posterior.py",
            '"obs": -0.5 * misfit.sum((-2, -1))', '"obs": -misfit.sum((-2, -1))',
-           ("tests/test_inverse.py::test_posterior_terms_are_the_ones_written_down",),
+           ("tests/inverse/test_inverse.py::test_posterior_terms_are_the_ones_written_down",),
            "Gaussian observation log-likelihood without the 1/2"),
     Mutant("obs_variance_model_error", "src/dgno/inverse/run.py",
            "cal.model_error_at(o.x)[:, components] ** 2 if", "cal.model_error_at(o.x)[:, components] if",
-           ("tests/test_inverse.py::test_posterior_terms_are_the_ones_written_down",),
+           ("tests/inverse/test_inverse.py::test_posterior_terms_are_the_ones_written_down",),
            "noise variance sigma^2 + sigma_model instead of sigma^2 + sigma_model^2"),
     Mutant("calibration_rms", "src/dgno/inverse/calibration.py",
            "return np.sqrt((err_u**2).mean(0)), np.sqrt((err_a**2).mean(0))",
            "return np.abs(err_u).mean(0), np.sqrt((err_a**2).mean(0))",
-           ("tests/test_inverse.py::test_invert_writes_summary_posterior_and_plot",),
+           ("tests/inverse/test_inverse.py::test_invert_writes_summary_posterior_and_plot",),
            "model error as mean |error| instead of RMS"),
     Mutant("calibration_a_mode", "src/dgno/inverse/calibration.py",
            'err_a = pred["a_mean"].double().numpy() - a', 'err_a = pred["a_mode"].double().numpy() - a',
-           ("tests/test_inverse.py::test_invert_writes_summary_posterior_and_plot",),
+           ("tests/inverse/test_inverse.py::test_invert_writes_summary_posterior_and_plot",),
            "decoded-input error from the mode instead of the posterior mean"),
 )
 

@@ -16,7 +16,7 @@ from dgno.reference.verify import relative_l2
 
 COUNTS = SplitCounts(train=4, val=2, test=2, ood=2)
 SPLITS = ("train", "val", "test", "test_ood_b0")
-QUICK = Path(__file__).resolve().parents[1] / "configs" / "darcy_trig_quick.yaml"
+QUICK = Path(__file__).resolve().parents[2] / "configs" / "darcy_trig_quick.yaml"
 
 
 @pytest.fixture(scope="module")

@@ -38,7 +38,7 @@ from dgno.reference import save_h5
 from dgno.reference.darcy_fd import DarcyFD
 from dgno.reference.generate import generate_split
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(autouse=True)

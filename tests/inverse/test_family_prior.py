@@ -26,7 +26,7 @@ from dgno.inverse.family import FamilyPrior, family_prior
 from dgno.reference import SplitCounts, generate
 from dgno.reference.stokes import InflowProfile, InflowProfileField
 
-QUICK = Path(__file__).resolve().parents[1] / "configs" / "darcy_trig_quick.yaml"
+QUICK = Path(__file__).resolve().parents[2] / "configs" / "darcy_trig_quick.yaml"
 TINY = [
     "model.latent_dim=8", "model.encoder.channels=[1,4,4,4]", "model.encoder.fc=[16]", "model.field.width=12",
     "model.field.depth=3", "model.field.n_sum=2", "model.a_decoder.width=12", "model.a_decoder.depth=3",

@@ -24,7 +24,7 @@ from dgno.reference.generate import SplitCounts, generate
 from dgno.training.loop import to_device
 from support import TINY_COMMON, tiny, tiny_configs
 
-CONFIGS = Path(__file__).resolve().parents[1] / "configs" / "compare"
+CONFIGS = Path(__file__).resolve().parents[2] / "configs" / "compare"
 @pytest.fixture(scope="module")
 def data_dir(tmp_path_factory):
     out = tmp_path_factory.mktemp("pwc")

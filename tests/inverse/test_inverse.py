@@ -550,7 +550,7 @@ def test_inverse_benchmark_runs_on_a_tiny_burgers_run(burgers_run, tmp_path):
     from pathlib import Path
 
     spec = importlib.util.spec_from_file_location(
-        "inverse_benchmark", Path(__file__).resolve().parents[1] / "benchmarks" / "inverse.py")
+        "inverse_benchmark", Path(__file__).resolve().parents[2] / "benchmarks" / "inverse.py")
     bench = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(bench)
     run, data = burgers_run

@@ -26,7 +26,7 @@ pytestmark = [pytest.mark.gpu, pytest.mark.skipif(not torch.cuda.is_available(),
 CUDA = torch.device("cuda")
 CPU = torch.device("cpu")
 F64 = torch.float64
-CONFIGS = Path(__file__).resolve().parents[1] / "configs" / "compare"
+CONFIGS = Path(__file__).resolve().parents[2] / "configs" / "compare"
 
 
 @pytest.fixture(scope="module")

@@ -20,7 +20,7 @@ from support import TINY_EMA as TINY
 
 def _script():
     spec = importlib.util.spec_from_file_location(
-        "lbfgs_finish", Path(__file__).resolve().parents[1] / "benchmarks" / "lbfgs_finish.py")
+        "lbfgs_finish", Path(__file__).resolve().parents[2] / "benchmarks" / "lbfgs_finish.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module

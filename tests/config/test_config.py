@@ -12,7 +12,7 @@ from dgno.config.schema import Config, from_dict, load_config, to_dict
 from dgno.errors import DgnoError
 from dgno.fields import unit_square_nodes
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 CONFIGS = sorted((ROOT / "configs").glob("*.yaml"))
 
 

@@ -43,7 +43,7 @@ from matlab_files import burgers_arrays as viscid_arrays
 from matlab_files import companion_arrays, inverse_arrays, pwc_arrays, smh_arrays, write
 from matlab_files import write_burgers as write_viscid
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 FUZZ = settings(max_examples=30, deadline=None, database=None,
                 suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 FEW = settings(FUZZ, max_examples=8)

@@ -26,7 +26,7 @@ from dgno.reference.generate import SplitCounts, generate
 from dgno.reference.stokes import MeshSpec
 from support import tiny_configs
 
-CONFIGS = Path(__file__).resolve().parents[1] / "configs" / "compare"
+CONFIGS = Path(__file__).resolve().parents[2] / "configs" / "compare"
 BASELINES = ["pi-deeponet", "deeponet", "multionet", "pino", "fno"]
 U0 = 1.5  # Poiseuille centre-line speed
 TINY_COMMON = ["train.batch_size=4", "train.val_every=10", "train.log_every=1", "train.threads=1",
