@@ -30,7 +30,18 @@ test-slow: $(STAMP)
 	$(PY) -m pytest -q -m slow
 
 lint: $(STAMP)
-	$(VENV)/bin/ruff check src tests benchmarks examples
+	$(VENV)/bin/ruff check src tests benchmarks examples tools docs
+
+# the documentation site (Sphinx + sphinx-gallery; the tutorials run): warnings are errors
+docs: $(STAMP)
+	$(PY) -m pip install -q -e '.[docs]'
+	OMP_NUM_THREADS=1 $(VENV)/bin/sphinx-build -W --keep-going -q -b html docs docs/_build/html
+	@echo "the site: docs/_build/html/index.html"
+
+# a wheel installed in a fresh environment outside the tree runs demo --quick, generate, train NAME, invert pretrained:
+wheel-check: $(STAMP)
+	$(PY) -m pip install -q build
+	PYTHON=$(PY) bash tools/wheel_check.sh
 
 bench: $(STAMP)
 	$(PY) benchmarks/generate_darcy.py

@@ -124,7 +124,8 @@ MUTANTS: tuple[Mutant, ...] = (
            ("tests/weak/test_weak.py",), "Latin hypercube centres on the strata midpoints, not random in them"),
     Mutant("weak_grad_radius", "src/dgno/weak/assembly.py",
            "grad_v = grad_phi[None] / radius[:, None, None]", "grad_v = grad_phi[None] * radius[:, None, None]",
-           ("tests/weak/test_weak.py", "tests/models/test_model.py"), "physical test-function gradient scaled by R, not 1/R"),
+           ("tests/weak/test_weak.py", "tests/models/test_model.py"),
+           "physical test-function gradient scaled by R, not 1/R"),
     # ------------------------------------------------------------------ new: residuals and the loss
     Mutant("darcy_weak_mean", "src/dgno/pdes/darcy.py",
            '(weak**2).sum(-1)}', '(weak**2).mean(-1)}',
@@ -144,7 +145,8 @@ MUTANTS: tuple[Mutant, ...] = (
     Mutant("precision_half", "src/dgno/models/dgno.py",
            "return {name: self.precisions[name] / 2 * r for name, r in residuals.items()}",
            "return {name: self.precisions[name] * r for name, r in residuals.items()}",
-           ("tests/models/test_model.py", "tests/pdes/test_problem.py"), "virtual observables lambda R instead of lambda/2 R"),
+           ("tests/models/test_model.py", "tests/pdes/test_problem.py"),
+           "virtual observables lambda R instead of lambda/2 R"),
     # ------------------------------------------------------------------ new: observation likelihood, calibration
     Mutant("obs_likelihood_half", "src/dgno/inverse/posterior.py",
            '"obs": -0.5 * misfit.sum((-2, -1))', '"obs": -misfit.sum((-2, -1))',

@@ -212,6 +212,9 @@ def cmd_bench(args: argparse.Namespace) -> None:
 
 
 # ------------------------------------------------------------------------------------------- demo
+DEMO_DATA = "data/darcy-pwc"
+
+
 def _demo_data(args: argparse.Namespace) -> Path:
     """The darcy-pwc data set of the demo, generated once and reused (a cache keyed by its counts)."""
     from dgno.config import get_preset
@@ -245,6 +248,10 @@ def cmd_demo(args: argparse.Namespace) -> None:
     from dgno.evaluate.plots import plot_predictions, plot_samples
     from dgno.reference.dataset import load_h5, write_text_atomic
 
+    if args.quick:  # a tiny variant that checks an install end to end in about a minute
+        args.n_train, args.n_val, args.n_test, args.minutes = 40, 8, 8, min(args.minutes, 0.5)
+        if args.data_dir == DEMO_DATA:
+            args.data_dir = str(Path(args.out) / "data")
     out = Path(args.out)
     data_dir = _demo_data(args)
     plot_samples(load_h5(data_dir / "test.h5"), out / "samples_test.png")
@@ -383,7 +390,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("demo", help="the main job: data, physics-only training, evaluation, plots")
     p.add_argument("--out", default="runs/demo")
-    p.add_argument("--data-dir", default="data/darcy-pwc", help="where the darcy-pwc data set is (or goes)")
+    p.add_argument("--data-dir", default=DEMO_DATA, help="where the darcy-pwc data set is (or goes)")
+    p.add_argument("--quick", action="store_true",
+                   help="a tiny variant (40 training inputs, 30 s of training) that checks an install end to end")
     p.add_argument("--config", default="darcy_pwc_quick", help="config file or shipped config name")
     p.add_argument("--minutes", type=float, default=8.0, help="training budget")
     p.add_argument("--retrain", action="store_true", help="train again even if the demo run exists")
