@@ -131,11 +131,12 @@ def grid_residual_floor(data_dir: Path, the_problem) -> dict[str, float]:
     Empty when the problem declares no ``grid_solution(a, x_u)`` (Burgers: its grid system is nonlinear).
     """
     from dgno.evaluate.metrics import relative_l2
+    from dgno.pdes.protocols import GridSolutionProblem
     from dgno.reference.dataset import load_h5
 
-    solve = getattr(the_problem, "grid_solution", None)
-    if solve is None:
+    if not isinstance(the_problem, GridSolutionProblem):
         return {}
+    solve = the_problem.grid_solution
     out = {}
     for path in [data_dir / "test.h5", *sorted(data_dir.glob("test_ood_*.h5"))]:
         ds = load_h5(path)
@@ -153,9 +154,10 @@ def grid_interpolation_floor(data_dir: Path, the_problem) -> dict[str, dict[str,
     """
     from dgno.evaluate.metrics import relative_l2
     from dgno.models.baselines import solution_fields, through_grid
+    from dgno.pdes.protocols import OwnGridProblem
     from dgno.reference.dataset import load_h5
 
-    if not callable(getattr(the_problem, "grid_nodes", None)):
+    if not isinstance(the_problem, OwnGridProblem):
         return {}
     names = [f.name for f in solution_fields(the_problem)]
     out = {}

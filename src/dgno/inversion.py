@@ -77,7 +77,10 @@ class Inverter:
                                   prior=None if family else settings.prior,
                                   data_dir=data if data is not None else None)
         if family:  # the model error of the calibration, the prior on the input family's parameters
-            cal = replace(cal, prior=family_prior(self.op.preset, self.op.model))
+            from dgno.config import get_preset
+
+            cal = replace(cal, prior=family_prior(get_preset(self.op.preset) if self.op.preset else None,
+                                                  self.op.model))
         return cal
 
     def layout(self, settings: InversionSettings):

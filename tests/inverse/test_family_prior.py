@@ -125,6 +125,6 @@ def test_a_preset_without_a_family_is_refused(trig_run, tmp_path, capsys):
     _, run = trig_run
     _, model, _ = load_run(run, checkpoint="last")
     with pytest.raises(DgnoError, match="not a parametric family"):
-        family_prior("darcy-pwc", model)
+        family_prior(get_preset("darcy-pwc"), model)
     with pytest.raises(DgnoError, match="preset"):
         family_prior(None, model)

@@ -136,7 +136,9 @@ def build_baseline(cfg: Config, *, x_a: Tensor, a_mean: Tensor, a_std: Tensor,
     One network per output for the operator networks, one FNO with a channel per output."""
     m, kind = cfg.model, cfg.model.kind
     the_problem = problem(cfg)
-    schemes = getattr(the_problem, "grid_schemes", None)
+    from dgno.pdes.protocols import GridProblem
+
+    schemes = the_problem.grid_schemes if isinstance(the_problem, GridProblem) else None
     if schemes is None:
         raise DgnoError(f"model.kind={kind}: the problem {cfg.physics.pde!r} declares no grid residual "
                         "(grid_schemes, grid_input, grid_residual) for the baselines")

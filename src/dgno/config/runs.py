@@ -28,7 +28,10 @@ def load_run(run: str | Path, *, checkpoint: str = "best", device: str = "cpu") 
     state = ck.get("ema", ck["model"])  # a run with train.ema: the averaged weights are the validated model
     model = build_model(cfg, x_a=state["x_a"], a_mean=state["a_mean"], a_std=state["a_std"])
     model.load_state_dict(state)
-    model.to(device=device, dtype=DTYPES.get(cfg.train.dtype, torch.float32)).eval()  # as trained (float64 runs)
+    dtype = DTYPES.get(cfg.train.dtype, torch.float32)
+    if dtype != torch.float32:  # a float64 run as trained (Module.to(float32) would also make complex weights real)
+        model.to(dtype=dtype)
+    model.to(device).eval()
     return cfg, model, ck
 
 

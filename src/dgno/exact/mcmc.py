@@ -40,7 +40,14 @@ ess = ess_bulk
 
 
 def convergence(x: np.ndarray) -> dict:
-    """R-hat and ESS of draws (C, S, P): per-quantity arrays and their worst values over the non-constant ones."""
+    """R-hat and ESS of draws (C, S, P): per-quantity arrays and their worst values over the non-constant ones.
+
+    Fewer than 4 draws per chain (a wall-clock cap reached early) say nothing yet: R-hat inf, ESS 0 (not converged).
+    """
+    if x.shape[1] < 4:
+        p = int(np.prod(x.shape[2:])) if x.ndim > 2 else 1
+        return {"rhat": np.full(p, np.inf), "ess": np.zeros(p), "rhat_max": float("inf"), "ess_min": 0.0,
+                "ess_median": 0.0, "n_constant": 0, "n": p}
     r, e = split_rhat(x), ess(x)
     live = ~np.isnan(r) | ~np.isnan(e)
     rhat_max = float(np.nanmax(np.where(live, r, np.nan))) if live.any() else 1.0

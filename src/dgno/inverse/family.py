@@ -90,17 +90,15 @@ class FamilyPrior:
                                                    for n, lo, hi in zip(self.names, self.lo, self.hi, strict=True)}}
 
 
-def family_prior(preset_name: str | None, model) -> FamilyPrior:
-    """The family prior of the preset the run was trained on (its training distribution of inputs)."""
-    from dgno.config import get_preset
-
-    if not preset_name:
+def family_prior(preset, model) -> FamilyPrior:
+    """The family prior of the preset the run was trained on (its training distribution of inputs); ``preset`` is
+    the data preset object (names become objects at the API's edge: :class:`dgno.inversion.Inverter`), or None."""
+    if preset is None:
         raise DgnoError("--prior family needs to know the data's preset (the run's data.preset or the file's 'preset')")
-    preset = get_preset(preset_name)
     field = getattr(preset, "field", None)
     if not isinstance(field, ParametricFamily):
-        raise DgnoError(f"--prior family: the inputs of preset {preset_name!r} are not a parametric family "
-                        "(known for darcy-trig and stokes-cylinder)")
+        raise DgnoError(f"--prior family: the inputs of preset {getattr(preset, 'name', preset)!r} are not a "
+                        "parametric family (known for darcy-trig and stokes-cylinder)")
     p = next(model.parameters())
     return FamilyPrior(field, model, dtype=p.dtype, device=p.device)
 

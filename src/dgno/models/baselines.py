@@ -62,6 +62,13 @@ from torch import Tensor, nn
 from dgno.models.dgno import LossOutput
 from dgno.nn.multionet import Jet, MultiONet
 from dgno.pdes.base import Domain, FieldSpec, Problem, constrain
+from dgno.pdes.protocols import (
+    GridBoundaryProblem,
+    OwnGridProblem,
+    SolutionFieldsProblem,
+    StrongBoundaryProblem,
+    StrongFormProblem,
+)
 
 
 class GridProblem(Problem, Protocol):
@@ -91,7 +98,7 @@ def solution_fields(problem: Problem) -> tuple[FieldSpec, ...]:
     """The fields a baseline predicts, one per output in the outputs' order: the problem's ``solution_fields``, or
     its one output when that is a field of the same name."""
     names = tuple(o.name for o in problem.outputs)
-    declared = getattr(problem, "solution_fields", None)
+    declared = problem.solution_fields if isinstance(problem, SolutionFieldsProblem) else None
     if declared is not None:
         fields = tuple(declared)
         if tuple(f.name for f in fields) != names:
@@ -200,7 +207,7 @@ class GridOperator(nn.Module):
         if spec.output is not None and spec.output not in self.output_names:
             raise ValueError(f"the input is read from the output {spec.output!r}, "
                              f"the baselines predict {list(self.output_names)}")
-        self.own_grid = callable(getattr(problem, "grid_nodes", None))
+        self.own_grid = isinstance(problem, OwnGridProblem)
         self.scheme = scheme
         self.physics = physics
         self.residual_weight = residual_weight
@@ -258,9 +265,8 @@ class GridOperator(nn.Module):
         problem's boundary terms on the grid and the input misfit."""
         x_g = self.nodes(x_u)
         parts = {"residual": self.residual_weight * mean_square(self.problem.grid_residual(grid, a, x_g, self.scheme))}
-        boundary = getattr(self.problem, "grid_boundary_residuals", None)
-        if callable(boundary):
-            for name, r in boundary(grid, a, x_g).items():
+        if isinstance(self.problem, GridBoundaryProblem):
+            for name, r in self.problem.grid_boundary_residuals(grid, a, x_g).items():
                 parts[name] = self.boundary_weight * mean_square(r)
         spec = self.problem.input
         if spec.output is not None:
@@ -331,8 +337,8 @@ class ONetOperator(GridOperator):
             raise ValueError(f"one network per output {list(self.output_names)}, got {list(nets)}")
         self.encoder = encoder
         self.nets = nn.ModuleDict(nets)
-        self.strong = self.physics and callable(getattr(self.problem, "strong_residual", None))
-        self.strong_boundary = self.strong and callable(getattr(self.problem, "strong_boundary_residuals", None))
+        self.strong = self.physics and isinstance(self.problem, StrongFormProblem)
+        self.strong_boundary = self.strong and isinstance(self.problem, StrongBoundaryProblem)
         if self.strong:
             if collocation < 1:
                 raise ValueError(f"a strong residual needs collocation points >= 1, got {collocation}")
