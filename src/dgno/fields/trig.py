@@ -13,7 +13,6 @@ from dgno.fields.base import TwoParameterFamily
 
 OFFSET = 2.1
 TRAIN_RANGE = (math.pi / 2, 2 * math.pi)  # inferred: see TrigField and docs/darcy_trig.md
-OOD_RANGE = (0.0, math.pi / 2)  # the authors' smh_test_out.mat
 
 
 @dataclass(frozen=True)
