@@ -31,13 +31,11 @@ from dgno.inversion import (
     InversionSettings,
     Truth,
     Window,
-    add_settings_arguments,
-    given_settings,
     instance_observations,
     inverter,
     stored_parameters,
 )
-from dgno.invert_cli import parse_bounds
+from dgno.invert_cli import add_settings_arguments, given_settings, parse_bounds
 from dgno.reference.dataset import load_h5
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -31,17 +31,16 @@ from dgno.inverse.result import InversionResult
 from dgno.inverse.run import Truth
 from dgno.inverse.run import invert as invert_batch
 from dgno.inverse.settings import (
+    SETTINGS,
     InversionSettings,
-    add_settings_arguments,
     describe_choice,
-    given_settings,
     resolve_settings,
 )
 from dgno.operator import Operator
 
 __all__ = [  # the library's inversion surface; the CLI and the benchmarks import from here, not from inverse/
-    "InversionResult", "InversionSettings", "Inverter", "Observations", "Truth", "Window", "add_settings_arguments",
-    "check_sigma", "check_snr", "describe_choice", "given_settings", "instance_observations", "invert", "inverter",
+    "SETTINGS", "InversionResult", "InversionSettings", "Inverter", "Observations", "Truth", "Window",
+    "check_sigma", "check_snr", "describe_choice", "instance_observations", "invert", "inverter",
     "observations_from_arrays", "read_observations", "resolve_settings", "sigma_from_snr", "stored_parameters",
 ]
 

@@ -11,19 +11,20 @@ from __future__ import annotations
 import argparse
 import json
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from dgno.errors import DgnoError
+from dgno.inverse.settings import METHODS, InversionSettings
 from dgno.inversion import (
+    SETTINGS,
     Observations,
     Truth,
     Window,
-    add_settings_arguments,
     check_sigma,
     check_snr,
     describe_choice,
-    given_settings,
     instance_observations,
     read_observations,
     stored_parameters,
@@ -70,6 +71,37 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads")
     p.add_argument("--progress", action="store_true", help="show the sampler's progress bar")
     add_settings_arguments(p, exclude=("method",))
+
+
+# ------------------------------------------------------------------------------------ the posterior's flags
+def add_settings_arguments(p: argparse.ArgumentParser, *, exclude: tuple[str, ...] = ()) -> None:
+    """One flag per field of :class:`InversionSettings` (``--pde-weight`` for ``pde_weight``), every default None so
+    that :func:`given_settings` can tell what the user gave from what they left to the defaults."""
+    group = p.add_argument_group("posterior settings (each defaults to the preset's measured choice, see "
+                                 "docs/inverse.md, else to the value shown)")
+    from dataclasses import MISSING, fields
+
+    for f in fields(InversionSettings):
+        if f.name in exclude:
+            continue
+        meta = f.metadata
+        flag = "--" + (meta.get("flag") or f.name.replace("_", "-"))
+        text = meta["help"]
+        if f.default is not None and f.default is not MISSING:
+            text += f" (generic default: {f.default})"
+        if meta["methods"] != METHODS:
+            text += f" [{', '.join(meta['methods'])} only]"
+        if f.type in ("bool", bool):
+            group.add_argument(flag, dest=f.name, action="store_const", const=True, default=None, help=text)
+            continue
+        kind = {"int": int, "int | None": int, "float": float}.get(str(f.type), str)
+        group.add_argument(flag, dest=f.name, type=kind, default=None, choices=meta["choices"], help=text)
+
+
+def given_settings(args: argparse.Namespace, *, exclude: tuple[str, ...] = ()) -> dict[str, Any]:
+    """The settings the user gave on the command line (the flags of :func:`add_settings_arguments` not left None)."""
+    return {name: getattr(args, name) for name in SETTINGS
+            if name not in exclude and getattr(args, name, None) is not None}
 
 
 def parse_bounds(items: list[str], flag: str) -> dict[str, float]:

@@ -13,10 +13,9 @@ they were chosen for another method.
 
 from __future__ import annotations
 
-import argparse
 import math
 from collections.abc import Mapping
-from dataclasses import MISSING, asdict, dataclass, field, fields, replace
+from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any
 
 from dgno.errors import DgnoError
@@ -114,6 +113,11 @@ def _real(value: Any) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
 
 
+def flag(name: str) -> str:
+    """The command-line flag of a settings field (``--pde-weight`` for ``pde_weight``)."""
+    return _flag(name)
+
+
 def _flag(name: str) -> str:
     f = next(f for f in fields(InversionSettings) if f.name == name)
     return "--" + (f.metadata.get("flag") or name.replace("_", "-"))
@@ -148,32 +152,3 @@ def describe_choice(given: Mapping[str, Any], defaults: Mapping[str, Any], sourc
         return "inversion settings: the generic defaults and yours" if defaults else "inversion settings: generic"
     shown = ", ".join(f"{_flag(k)} {v}" for k, v in used.items())
     return f"inversion settings: {source}'s measured defaults ({shown}); any flag overrides them"
-
-
-# ------------------------------------------------------------------------------------------- the CLI's flags
-def add_settings_arguments(p: argparse.ArgumentParser, *, exclude: tuple[str, ...] = ()) -> None:
-    """One flag per field of :class:`InversionSettings` (``--pde-weight`` for ``pde_weight``), every default None so
-    that :func:`given_settings` can tell what the user gave from what they left to the defaults."""
-    group = p.add_argument_group("posterior settings (each defaults to the preset's measured choice, see "
-                                 "docs/inverse.md, else to the value shown)")
-    for f in fields(InversionSettings):
-        if f.name in exclude:
-            continue
-        meta = f.metadata
-        flag = "--" + (meta.get("flag") or f.name.replace("_", "-"))
-        text = meta["help"]
-        if f.default is not None and f.default is not MISSING:
-            text += f" (generic default: {f.default})"
-        if meta["methods"] != METHODS:
-            text += f" [{', '.join(meta['methods'])} only]"
-        if f.type in ("bool", bool):
-            group.add_argument(flag, dest=f.name, action="store_const", const=True, default=None, help=text)
-            continue
-        kind = {"int": int, "int | None": int, "float": float}.get(str(f.type), str)
-        group.add_argument(flag, dest=f.name, type=kind, default=None, choices=meta["choices"], help=text)
-
-
-def given_settings(args: argparse.Namespace, *, exclude: tuple[str, ...] = ()) -> dict[str, Any]:
-    """The settings the user gave on the command line (the flags of :func:`add_settings_arguments` not left None)."""
-    return {name: getattr(args, name) for name in SETTINGS
-            if name not in exclude and getattr(args, name, None) is not None}
